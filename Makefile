@@ -1,0 +1,93 @@
+# corun - build, test, install.  LuaRocks drives this file too (rockspec
+# build.type = "make"), so it accepts the variables LuaRocks passes.
+
+LUA        ?= lua5.4
+LUA_INCDIR ?= /usr/include/lua5.4
+LUA_LIBDIR ?=
+LUALIB     ?= lua5.4
+CFLAGS     ?= -O2 -g
+LIBFLAG    ?= -shared
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib/lua/5.4
+LUADIR     ?= $(PREFIX)/share/lua/5.4
+BUILD      ?= build
+BUSTED     ?= busted
+
+UV_CFLAGS  := $(shell pkg-config --cflags libuv 2>/dev/null)
+UV_LIBS    := $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
+WARN       := -std=c11 -Wall -Wextra -Werror
+DEFS       := -D_DEFAULT_SOURCE
+ALL_CFLAGS := $(WARN) $(DEFS) $(CFLAGS) -fPIC -I$(LUA_INCDIR) $(UV_CFLAGS)
+LIB_LDIR   := $(if $(LUA_LIBDIR),-L$(LUA_LIBDIR),)
+
+CORE_SRC := host/runtime.c host/task.c host/sched.c host/timer.c \
+            host/transfer.c bindings/core.c bindings/args.c \
+            bindings/handle.c bindings/coroutine.c bindings/time.c
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+HEADERS  := $(wildcard host/*.h bindings/*.h)
+
+.PHONY: all build install clean test test-asan demo deps bench examples check-deps
+
+all build: $(BUILD)/corun $(BUILD)/lib/corun/core.so
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The module for plain lua5.4: not linked against liblua.
+$(BUILD)/lib/corun/core.so: $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LIBFLAG) -o $@ $(CORE_OBJ) $(UV_LIBS) $(LDFLAGS)
+
+$(BUILD)/gen/init_lua.c: lua/corun/init.lua tools/embed.lua
+	@mkdir -p $(dir $@)
+	$(LUA) tools/embed.lua corun_init_lua lua/corun/init.lua > $@
+
+$(BUILD)/obj/gen/init_lua.o: $(BUILD)/gen/init_lua.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The executable carries the module (C and Lua parts): no LUA_PATH needed.
+# -Wl,-E exports Lua's symbols to the C modules a script loads.
+$(BUILD)/corun: $(BUILD)/obj/host/main.o $(CORE_OBJ) $(BUILD)/obj/gen/init_lua.o
+	$(CC) $(CFLAGS) -Wl,-E -o $@ $^ $(LIB_LDIR) -l$(LUALIB) $(UV_LIBS) -lm $(LDFLAGS)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/corun $(DESTDIR)$(LUADIR)/corun
+	install -m 755 $(BUILD)/corun $(DESTDIR)$(BINDIR)/corun
+	install -m 755 $(BUILD)/lib/corun/core.so $(DESTDIR)$(LIBDIR)/corun/core.so
+	install -m 644 lua/corun/init.lua $(DESTDIR)$(LUADIR)/corun/init.lua
+
+clean:
+	rm -rf build build-asan
+
+# Install the Debian packages the build and the tests need (as root or via
+# sudo); does nothing when they are all there.
+deps:
+	@sh tools/deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/corun examples/hello.lua
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	CORUN_BUILD=$(BUILD) timeout 900 $(LUA) tools/busted.lua
+
+# The same specs with AddressSanitizer and UndefinedBehaviorSanitizer: the
+# module is instrumented and libasan is preloaded into lua5.4.
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=all
+test-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" \
+	  LDFLAGS="-fsanitize=address,undefined" all
+	CORUN_BUILD=build-asan CORUN_ASAN=1 \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	  timeout 1800 $(LUA) tools/busted.lua
+
+bench: all
+	$(LUA) bench/run.lua

@@ -1,0 +1,87 @@
+/*
+** args.c - argument checks and errors that name the function at fault.
+*/
+#include <math.h>
+#include <stdarg.h>
+#include <lauxlib.h>
+#include "corunL.h"
+
+/* Raise "fname: <formatted message>". */
+int corunL_error(lua_State *L, const char *fname, const char *fmt, ...) {
+  va_list ap;
+  lua_pushfstring(L, "%s: ", fname);
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/* Raise "fname: bad argument #arg (expected expected, got <type>)". */
+int corunL_typeerror(lua_State *L, const char *fname, int arg,
+                     const char *expected) {
+  const char *got;
+  if (luaL_getmetafield(L, arg, "__name") == LUA_TSTRING)
+    got = lua_tostring(L, -1);
+  else if (lua_isnone(L, arg))
+    got = "no value";
+  else
+    got = luaL_typename(L, arg);
+  return corunL_error(L, fname, "bad argument #%d (%s expected, got %s)",
+                      arg, expected, got);
+}
+
+void corunL_checkfunction(lua_State *L, const char *fname, int arg) {
+  if (lua_type(L, arg) != LUA_TFUNCTION)
+    corunL_typeerror(L, fname, arg, "function");
+}
+
+/* A duration: a number, not negative, not NaN (math.huge waits forever). */
+double corunL_checkseconds(lua_State *L, const char *fname, int arg) {
+  double s;
+  if (lua_type(L, arg) != LUA_TNUMBER)
+    corunL_typeerror(L, fname, arg, "number");
+  s = (double)lua_tonumber(L, arg);
+  if (isnan(s) || s < 0)
+    corunL_error(L, fname, "bad argument #%d (duration must be a "
+                 "non-negative number of seconds, got %f)", arg,
+                 (LUAI_UACNUMBER)s);
+  return s;
+}
+
+/* The running task, or raise "fname: must be called from a task". */
+corun_Task *corunL_task(lua_State *L, const char *fname) {
+  corun_Runtime *rt = corunL_state(L)->rt;
+  if (rt == NULL || rt->current == NULL)
+    corunL_error(L, fname, "must be called from a task (inside corun.run)");
+  return rt->current;
+}
+
+/* The running task, which is about to wait: it must be able to yield. */
+corun_Task *corunL_waiter(lua_State *L, const char *fname) {
+  corun_Task *t = corunL_task(L, fname);
+  if (!lua_isyieldable(L))
+    corunL_error(L, fname, "cannot wait here: the task is inside a "
+                 "metamethod, iterator or C function that cannot yield");
+  return t;
+}
+
+/* Register metatable 'name' with methods in __index; leaves it on top.
+   The functions get the corun_State (on top of L) as upvalue 1. */
+void corunL_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
+                     const luaL_Reg *metamethods) {
+  int st = lua_gettop(L);
+  luaL_newmetatable(L, name);
+  lua_pushvalue(L, st);
+  luaL_setfuncs(L, metamethods, 1);
+  lua_newtable(L);
+  lua_pushvalue(L, st);
+  luaL_setfuncs(L, methods, 1);
+  lua_setfield(L, -2, "__index");
+}
+
+/* Continuation of a wait that returns nothing. */
+int corunL_done(lua_State *L, int status, lua_KContext ctx) {
+  (void)L; (void)status; (void)ctx;
+  return 0;
+}

@@ -1,0 +1,62 @@
+/*
+** core.c - luaopen_corun_core: the runtime and task functions.
+*/
+#include <lauxlib.h>
+#include "../host/corun.h"
+#include "../host/sched.h"
+#include "corunL.h"
+
+static int l_run(lua_State *L) {
+  int n, status;
+  if (corunL_state(L)->rt != NULL)
+    return corunL_error(L, "corun.run",
+                        "cannot start a runtime from within a runtime");
+  corunL_checkfunction(L, "corun.run", 1);
+  status = corun_run(L, lua_gettop(L) - 1, 0, &n);
+  if (status == CORUN_OK)
+    return n;
+  lua_pop(L, 1);  /* the traceback: Lua errors carry only their value */
+  return lua_error(L);
+}
+
+static int l_spawn(lua_State *L) {
+  corun_Task *self = corunL_task(L, "corun.spawn");
+  corunL_checkfunction(L, "corun.spawn", 1);
+  if (self->rt->shutdown)
+    return corunL_error(L, "corun.spawn", "the runtime is shutting down");
+  corun__task_new(self->rt, L, 1, lua_gettop(L) - 1, NULL, 0,
+                  "corun.spawn");
+  return 1;
+}
+
+static int l_task_id(lua_State *L) {
+  lua_pushinteger(L, corunL_task(L, "corun.task_id")->id);
+  return 1;
+}
+
+static int l_yield_now(lua_State *L) {
+  corun_Task *self = corunL_waiter(L, "corun.yield_now");
+  corun__sched_ready(self->rt, self, CORUN_WAKE_SIGNAL);
+  return corun__sched_wait(L, 0, corunL_done);
+}
+
+static const luaL_Reg functions[] = {
+  {"run", l_run},
+  {"spawn", l_spawn},
+  {"task_id", l_task_id},
+  {"yield_now", l_yield_now},
+  {NULL, NULL}
+};
+
+/* Each corunL_open_* adds its part to the module table on top of L. */
+int luaopen_corun_core(lua_State *L) {
+  lua_newtable(L);
+  corun__state(L);
+  luaL_setfuncs(L, functions, 1);
+  corunL_open_time(L);
+  corunL_open_coroutine(L);
+  corunL_open_handle(L);
+  lua_pushliteral(L, CORUN_VERSION);
+  lua_setfield(L, -2, "version");
+  return 1;
+}

@@ -1,0 +1,34 @@
+/*
+** corunL.h - helpers shared by the bindings (the lauxlib of corun).
+** Every message starts with the qualified name of the function at fault,
+** e.g. "corun.spawn: bad argument #1 (function expected, got nil)".
+*/
+#ifndef CORUNL_H
+#define CORUNL_H
+
+#include <lua.h>
+#include "../host/runtime.h"
+
+#define CORUN_JOINERROR "corun.JoinError"
+#define CORUN_INTERVAL "corun.Interval"
+
+/* The corun_State: upvalue 1 of every function of the module. */
+#define corunL_state(L) \
+  ((corun_State *)lua_touserdata((L), lua_upvalueindex(1)))
+
+int corunL_error(lua_State *L, const char *fname, const char *fmt, ...);
+int corunL_typeerror(lua_State *L, const char *fname, int arg,
+                     const char *expected);
+void corunL_checkfunction(lua_State *L, const char *fname, int arg);
+double corunL_checkseconds(lua_State *L, const char *fname, int arg);
+corun_Task *corunL_task(lua_State *L, const char *fname);
+corun_Task *corunL_waiter(lua_State *L, const char *fname);
+void corunL_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
+                     const luaL_Reg *metamethods);
+int corunL_done(lua_State *L, int status, lua_KContext ctx);
+
+void corunL_open_handle(lua_State *L);
+void corunL_open_coroutine(lua_State *L);
+void corunL_open_time(lua_State *L);
+
+#endif

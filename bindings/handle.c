@@ -1,0 +1,185 @@
+/*
+** handle.c - JoinHandle (the task record itself) and JoinError.
+*/
+#include <lauxlib.h>
+#include "../host/sched.h"
+#include "corunL.h"
+
+typedef struct JoinError {
+  lua_Integer id;         /* the task's id */
+  int cancelled;          /* 1: cancelled; 0: panicked */
+} JoinError;              /* user values: 1 = error value, 2 = traceback */
+
+static corun_Task *check_handle(lua_State *L, const char *fname) {
+  corun_Task *t = luaL_testudata(L, 1, CORUN_JOINHANDLE);
+  if (t == NULL)
+    corunL_typeerror(L, fname, 1, "JoinHandle");
+  return t;
+}
+
+static JoinError *check_error(lua_State *L, const char *fname) {
+  JoinError *e = luaL_testudata(L, 1, CORUN_JOINERROR);
+  if (e == NULL)
+    corunL_typeerror(L, fname, 1, "JoinError");
+  return e;
+}
+
+/* Push a JoinError for finished task 't' (userdata at 'idx'). */
+static void push_joinerror(lua_State *L, int idx, corun_Task *t) {
+  JoinError *e = lua_newuserdatauv(L, sizeof *e, 2);
+  e->id = t->id;
+  e->cancelled = t->outcome == CORUN_OUTCOME_CANCELLED;
+  luaL_setmetatable(L, CORUN_JOINERROR);
+  if (!e->cancelled) {
+    lua_getiuservalue(L, idx, 1);
+    lua_setiuservalue(L, -2, 1);
+    lua_getiuservalue(L, idx, 2);
+    lua_setiuservalue(L, -2, 2);
+  }
+}
+
+/* Deliver the outcome of finished task 't' (userdata at 'idx'). */
+static int deliver(lua_State *L, int idx, corun_Task *t) {
+  t->flags |= CORUN_TASK_JOINED;
+  corun__task_observe(t);
+  if (t->outcome == CORUN_OUTCOME_OK) {
+    lua_pushboolean(L, 1);
+    return 1 + corun__task_push_results(L, idx, t);
+  }
+  lua_pushboolean(L, 0);
+  push_joinerror(L, idx, t);
+  return 2;
+}
+
+static int k_await(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  return deliver(L, 1, lua_touserdata(L, 1));
+}
+
+static int h_await(lua_State *L) {
+  corun_Task *t = check_handle(L, "JoinHandle:await");
+  corun_Task *self = corunL_waiter(L, "JoinHandle:await");
+  if (t->flags & CORUN_TASK_JOINED)
+    return corunL_error(L, "JoinHandle:await", "task %I was already awaited "
+                        "(a handle can be awaited once)", (LUAI_UACINT)t->id);
+  if (t == self)
+    return corunL_error(L, "JoinHandle:await", "task %I cannot await itself",
+                        (LUAI_UACINT)t->id);
+  lua_settop(L, 1);
+  if (t->state == CORUN_TASK_DONE)
+    return deliver(L, 1, t);
+  if (corun__link_linked(&t->joiners))
+    return corunL_error(L, "JoinHandle:await", "task %I is already being "
+                        "awaited by another task", (LUAI_UACINT)t->id);
+  corun__sched_block(self, &t->joiners);
+  return corun__sched_wait(L, 0, k_await);
+}
+
+static int h_abort(lua_State *L) {
+  corun__task_abort(check_handle(L, "JoinHandle:abort"));
+  return 0;
+}
+
+static int h_is_finished(lua_State *L) {
+  corun_Task *t = check_handle(L, "JoinHandle:is_finished");
+  lua_pushboolean(L, t->state == CORUN_TASK_DONE);
+  return 1;
+}
+
+static int h_id(lua_State *L) {
+  lua_pushinteger(L, check_handle(L, "JoinHandle:id")->id);
+  return 1;
+}
+
+static int h_tostring(lua_State *L) {
+  corun_Task *t = check_handle(L, "JoinHandle:__tostring");
+  static const char *const states[] = {"new", "running", "waiting",
+                                       "closing", "finished"};
+  lua_pushfstring(L, "corun.JoinHandle (task %I, %s)", (LUAI_UACINT)t->id,
+                  states[t->state]);
+  return 1;
+}
+
+static int h_gc(lua_State *L) {
+  corun__task_gc(lua_touserdata(L, 1));
+  return 0;
+}
+
+static int e_is_cancelled(lua_State *L) {
+  lua_pushboolean(L, check_error(L, "JoinError:is_cancelled")->cancelled);
+  return 1;
+}
+
+static int e_is_panic(lua_State *L) {
+  lua_pushboolean(L, !check_error(L, "JoinError:is_panic")->cancelled);
+  return 1;
+}
+
+static int e_into_panic(lua_State *L) {
+  JoinError *e = check_error(L, "JoinError:into_panic");
+  if (e->cancelled)
+    return corunL_error(L, "JoinError:into_panic", "task %I was cancelled, "
+                        "it did not panic", (LUAI_UACINT)e->id);
+  lua_getiuservalue(L, 1, 1);
+  return 1;
+}
+
+static int e_id(lua_State *L) {
+  lua_pushinteger(L, check_error(L, "JoinError:id")->id);
+  return 1;
+}
+
+static int e_traceback(lua_State *L) {
+  check_error(L, "JoinError:traceback");
+  lua_getiuservalue(L, 1, 2);
+  return 1;
+}
+
+static int e_tostring(lua_State *L) {
+  JoinError *e = check_error(L, "JoinError:__tostring");
+  if (e->cancelled) {
+    lua_pushfstring(L, "task %I was cancelled", (LUAI_UACINT)e->id);
+    return 1;
+  }
+  lua_getiuservalue(L, 1, 1);
+  corun__task_describe(L, -1);
+  lua_pushfstring(L, "task %I panicked: %s", (LUAI_UACINT)e->id,
+                  lua_tostring(L, -1));
+  return 1;
+}
+
+static const luaL_Reg handle_methods[] = {
+  {"await", h_await},
+  {"abort", h_abort},
+  {"is_finished", h_is_finished},
+  {"id", h_id},
+  {NULL, NULL}
+};
+
+static const luaL_Reg handle_meta[] = {
+  {"__tostring", h_tostring},
+  {"__gc", h_gc},
+  {NULL, NULL}
+};
+
+static const luaL_Reg error_methods[] = {
+  {"is_cancelled", e_is_cancelled},
+  {"is_panic", e_is_panic},
+  {"into_panic", e_into_panic},
+  {"id", e_id},
+  {"traceback", e_traceback},
+  {NULL, NULL}
+};
+
+static const luaL_Reg error_meta[] = {
+  {"__tostring", e_tostring},
+  {NULL, NULL}
+};
+
+void corunL_open_handle(lua_State *L) {
+  corun__state(L);
+  corunL_newclass(L, CORUN_JOINHANDLE, handle_methods, handle_meta);
+  lua_pop(L, 1);
+  corunL_newclass(L, CORUN_JOINERROR, error_methods, error_meta);
+  lua_pop(L, 2);
+}

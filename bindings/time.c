@@ -1,0 +1,189 @@
+/*
+** time.c - corun.sleep, sleep_until, now, timeout and interval.
+*/
+#include <lauxlib.h>
+#include "../host/sched.h"
+#include "../host/timer.h"
+#include "corunL.h"
+
+typedef struct Interval {
+  uint64_t period;        /* nanoseconds */
+  uint64_t next;          /* deadline of the next tick, or 0 before the first */
+} Interval;
+
+/* Wait until 'deadline' (uv_hrtime ns); a deadline already past yields. */
+static int wait_until(lua_State *L, corun_Task *self, uint64_t deadline,
+                      lua_KFunction k) {
+  if (deadline <= uv_hrtime())
+    corun__sched_ready(self->rt, self, CORUN_WAKE_SIGNAL);
+  else if (corun__timer_add(self->rt, self, deadline) != 0)
+    return luaL_error(L, "corun: not enough memory for a timer");
+  return corun__sched_wait(L, 0, k);
+}
+
+static int l_sleep(lua_State *L) {
+  corun_Task *self = corunL_waiter(L, "corun.sleep");
+  double s = corunL_checkseconds(L, "corun.sleep", 1);
+  return wait_until(L, self, s == 0 ? 0 : corun__timer_deadline(s),
+                    corunL_done);
+}
+
+static int l_sleep_until(lua_State *L) {
+  corun_Task *self = corunL_waiter(L, "corun.sleep_until");
+  double at;
+  if (lua_type(L, 1) != LUA_TNUMBER)
+    return corunL_typeerror(L, "corun.sleep_until", 1, "number");
+  at = lua_tonumber(L, 1);
+  if (at != at)
+    return corunL_error(L, "corun.sleep_until", "bad argument #1 (NaN)");
+  return wait_until(L, self, at <= 0 ? 0 : at >= 1.8e10 ? CORUN_FOREVER
+                    : (uint64_t)(at * 1e9), corunL_done);
+}
+
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e9);
+  return 1;
+}
+
+/* The branch at index 1 has ended: return what timeout returns. */
+static int timeout_outcome(lua_State *L, corun_Task *b) {
+  if (b->outcome == CORUN_OUTCOME_PANIC) {  /* errors of fn propagate */
+    lua_getiuservalue(L, 1, 1);
+    return lua_error(L);
+  }
+  if (b->outcome == CORUN_OUTCOME_CANCELLED) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "deadline has elapsed");
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1 + corun__task_push_results(L, 1, b);
+}
+
+static int k_timeout(lua_State *L, int status, lua_KContext ctx) {
+  corun_Task *b = lua_touserdata(L, 1);
+  corun_Task *self = corunL_state(L)->rt->current;
+  (void)status; (void)ctx;
+  if (self->wake == CORUN_WAKE_TIMER)
+    corun__task_cancel(L, b);  /* no-op if it ended at the same moment */
+  return timeout_outcome(L, b);
+}
+
+/*
+** corun.timeout(seconds, fn, ...): fn runs at once, as a branch of the
+** calling task (same id, values not copied); if it waits, the caller waits
+** for it with a deadline, and cancels it when the deadline passes first.
+*/
+static int l_timeout(lua_State *L) {
+  corun_Task *self = corunL_waiter(L, "corun.timeout");
+  double s = corunL_checkseconds(L, "corun.timeout", 1);
+  uint64_t deadline = corun__timer_deadline(s);
+  corun_Task *b;
+  corunL_checkfunction(L, "corun.timeout", 2);
+  b = corun__task_new(self->rt, L, 2, lua_gettop(L) - 2, self,
+                      CORUN_TASK_BRANCH, "corun.timeout");
+  lua_replace(L, 1);
+  lua_settop(L, 1);  /* branch */
+  corun__link_remove(&b->link);  /* not queued: it runs now */
+  corun__sched_step(self->rt, b, L);
+  if (b->state == CORUN_TASK_DONE)
+    return timeout_outcome(L, b);
+  corun__sched_block(self, &b->joiners);
+  if (corun__timer_add(self->rt, self, deadline) != 0) {
+    corun__sched_unwait(self);
+    corun__task_cancel(L, b);
+    return luaL_error(L, "corun: not enough memory for a timer");
+  }
+  return corun__sched_wait(L, 0, k_timeout);
+}
+
+static Interval *check_interval(lua_State *L, const char *fname) {
+  Interval *iv = luaL_testudata(L, 1, CORUN_INTERVAL);
+  if (iv == NULL)
+    corunL_typeerror(L, fname, 1, CORUN_INTERVAL);
+  return iv;
+}
+
+static int l_interval(lua_State *L) {
+  double s = corunL_checkseconds(L, "corun.interval", 1);
+  Interval *iv;
+  if (!(s > 0) || s * 1e9 >= 1.8e19)
+    return corunL_error(L, "corun.interval", "bad argument #1 (period must "
+                        "be a positive number of seconds)");
+  iv = lua_newuserdatauv(L, sizeof *iv, 0);
+  iv->period = (uint64_t)(s * 1e9);
+  if (iv->period == 0)
+    iv->period = 1;
+  iv->next = 0;
+  luaL_setmetatable(L, CORUN_INTERVAL);
+  return 1;
+}
+
+static int k_tick(lua_State *L, int status, lua_KContext ctx) {
+  (void)L; (void)status; (void)ctx;
+  return 1;  /* the tick time pushed before waiting */
+}
+
+/* iv:tick(): wait for the next tick (the first is immediate); returns its
+   scheduled time on corun.now()'s clock.  Missed ticks fire at once, one
+   per call, as with Tokio's default (Burst). */
+static int iv_tick(lua_State *L) {
+  Interval *iv = check_interval(L, "Interval:tick");
+  corun_Task *self = corunL_waiter(L, "Interval:tick");
+  uint64_t now = uv_hrtime(), due = iv->next == 0 ? now : iv->next;
+  iv->next = due + iv->period;
+  lua_pushnumber(L, (lua_Number)due / 1e9);
+  if (due <= now)
+    return 1;
+  if (corun__timer_add(self->rt, self, due) != 0)
+    return luaL_error(L, "corun: not enough memory for a timer");
+  return corun__sched_wait(L, 0, k_tick);
+}
+
+/* iv:reset(): the next tick comes one period from now. */
+static int iv_reset(lua_State *L) {
+  Interval *iv = check_interval(L, "Interval:reset");
+  iv->next = uv_hrtime() + iv->period;
+  return 0;
+}
+
+static int iv_period(lua_State *L) {
+  Interval *iv = check_interval(L, "Interval:period");
+  lua_pushnumber(L, (lua_Number)iv->period / 1e9);
+  return 1;
+}
+
+static int iv_tostring(lua_State *L) {
+  Interval *iv = check_interval(L, "Interval:__tostring");
+  lua_pushfstring(L, "corun.Interval (%f s)",
+                  (LUAI_UACNUMBER)iv->period / 1e9);
+  return 1;
+}
+
+static const luaL_Reg functions[] = {
+  {"sleep", l_sleep},
+  {"sleep_until", l_sleep_until},
+  {"now", l_now},
+  {"timeout", l_timeout},
+  {"interval", l_interval},
+  {NULL, NULL}
+};
+
+static const luaL_Reg interval_methods[] = {
+  {"tick", iv_tick},
+  {"reset", iv_reset},
+  {"period", iv_period},
+  {NULL, NULL}
+};
+
+static const luaL_Reg interval_meta[] = {
+  {"__tostring", iv_tostring},
+  {NULL, NULL}
+};
+
+void corunL_open_time(lua_State *L) {
+  corun__state(L);
+  corunL_newclass(L, CORUN_INTERVAL, interval_methods, interval_meta);
+  lua_pop(L, 1);
+  luaL_setfuncs(L, functions, 1);
+}

@@ -1,0 +1,226 @@
+/*
+** runtime.c - a runtime's life: open, run the main task, shut down.
+**
+** Only this module calls uv_run.  The runtime owns its loop; its memory is
+** freed only after the close callbacks of all its libuv handles have run.
+*/
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <lauxlib.h>
+#include "corun.h"
+#include "runtime.h"
+#include "sched.h"
+#include "timer.h"
+
+static const char state_key = 0;  /* registry key of the corun_State */
+
+const char *corun_version_string(void) {
+  static char text[96];
+  if (text[0] == '\0')
+    snprintf(text, sizeof text, "corun %s (%s, libuv %s)", CORUN_VERSION,
+             LUA_RELEASE, uv_version_string());
+  return text;
+}
+
+/* Push the corun_State of L's Lua state (made on first use). */
+corun_State *corun__state(lua_State *L) {
+  corun_State *st;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &state_key) == LUA_TUSERDATA)
+    return lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  st = lua_newuserdatauv(L, sizeof *st, 0);
+  st->rt = NULL;
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &state_key);
+  return st;
+}
+
+static void on_sigint(uv_signal_t *handle, int signum) {
+  corun_Runtime *rt = handle->data;
+  (void)signum;
+  if (!rt->interrupted && rt->main->state != CORUN_TASK_DONE) {
+    rt->interrupted = 1;
+    corun__task_abort(rt->main);
+    return;
+  }
+  uv_signal_stop(handle);  /* a second Ctrl-C: die the default way */
+  signal(SIGINT, SIG_DFL);
+  raise(SIGINT);
+}
+
+static int open_runtime(lua_State *L, corun_Runtime *rt, int flags) {
+  int rc;
+  corun__link_init(&rt->unobserved);
+  rt->next_id = 1;
+  rt->S = lua_newthread(L);
+  rt->S_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  rt->tasks_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  rt->pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushboolean(L, 0);  /* a slot, so that storing an error never allocates */
+  rt->fatal_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if ((rc = uv_loop_init(&rt->own_loop)) != 0)
+    return rc;
+  rt->loop = &rt->own_loop;
+  corun__sched_init(rt);
+  if ((rc = corun__timer_init(rt)) != 0)
+    return rc;
+  if (flags & CORUN_HANDLE_SIGINT) {
+    if ((rc = uv_signal_init(rt->loop, &rt->sigint)) != 0)
+      return rc;
+    rt->sigint.data = rt;
+    rt->sigint_on = 1;
+    rt->handles++;
+    if ((rc = uv_signal_start(&rt->sigint, on_sigint, SIGINT)) != 0)
+      return rc;
+    uv_unref((uv_handle_t *)&rt->sigint);  /* it keeps no task alive */
+  }
+  return 0;
+}
+
+static void on_close(uv_handle_t *handle) {
+  corun_Runtime *rt = handle->data;
+  rt->handles--;
+}
+
+static void close_runtime(lua_State *L, corun_Runtime *rt) {
+  if (rt->loop != NULL) {
+    uv_close((uv_handle_t *)&rt->idle, on_close);
+    uv_close((uv_handle_t *)&rt->timer, on_close);
+    if (rt->sigint_on)
+      uv_close((uv_handle_t *)&rt->sigint, on_close);
+    uv_run(rt->loop, UV_RUN_DEFAULT);
+    uv_loop_close(rt->loop);
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, rt->S_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, rt->tasks_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, rt->pool_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, rt->fatal_ref);
+  free(rt->heap);
+  free(rt);
+}
+
+/*
+** The main task has ended: cancel every other task.  Cancelling runs
+** <close> handlers, which cannot spawn (the runtime is shutting down) but
+** may end other tasks, so the live tasks are collected afresh each round.
+*/
+void corun__runtime_main_done(lua_State *L, corun_Runtime *rt) {
+  rt->shutdown = 1;
+  luaL_checkstack(L, 6, NULL);
+  while (rt->live > 0) {
+    size_t before = rt->live;
+    int i, n = 0;
+    lua_createtable(L, (int)rt->live, 0);  /* snapshot, keeps them alive */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->tasks_ref);
+    lua_pushnil(L);
+    while (lua_next(L, -2))  /* snapshot tasks key value */
+      if (lua_type(L, -1) == LUA_TUSERDATA)
+        lua_rawseti(L, -4, ++n);
+      else
+        lua_pop(L, 1);
+    lua_pop(L, 1);
+    for (i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      corun__task_cancel(L, lua_touserdata(L, -1));
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (rt->live == before)  /* only running tasks: they stop at a wait */
+      break;
+  }
+}
+
+/* A scheduler pass failed (out of memory): keep its error, stop. */
+void corun__runtime_fatal(corun_Runtime *rt) {
+  lua_rawseti(rt->S, LUA_REGISTRYINDEX, rt->fatal_ref);
+  rt->deadlock = 0;
+  uv_stop(rt->loop);
+}
+
+/* In protected mode: fn args... rt -> main task userdata. */
+static int run_main(lua_State *L) {
+  corun_Runtime *rt = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  rt->main = corun__task_new(rt, L, 1, lua_gettop(L) - 1, NULL,
+                             CORUN_TASK_MAIN, "corun.run");
+  uv_run(rt->loop, UV_RUN_DEFAULT);
+  if (rt->main->state != CORUN_TASK_DONE) {  /* nothing left to wake it */
+    rt->deadlock = 1;
+    corun__task_cancel(L, rt->main);
+  }
+  return 1;
+}
+
+/* Replace the main task userdata on top of L by what corun_run returns. */
+static int main_outcome(lua_State *L, corun_Runtime *rt, int *nresults) {
+  int ud = lua_gettop(L);
+  corun_Task *main = lua_touserdata(L, ud);
+  if (lua_rawgeti(L, LUA_REGISTRYINDEX, rt->fatal_ref) != LUA_TBOOLEAN) {
+    lua_pushliteral(L, "");
+    lua_remove(L, ud);
+    return CORUN_ERROR;
+  }
+  lua_pop(L, 1);
+  switch (main->outcome) {
+    case CORUN_OUTCOME_OK:
+      *nresults = corun__task_push_results(L, ud, main);
+      lua_remove(L, ud);
+      return CORUN_OK;
+    case CORUN_OUTCOME_PANIC:
+      lua_getiuservalue(L, ud, 1);
+      lua_getiuservalue(L, ud, 2);
+      lua_remove(L, ud);
+      return CORUN_ERROR;
+    default:
+      lua_pop(L, 1);
+      if (rt->interrupted)
+        return CORUN_INTERRUPTED;
+      lua_pushliteral(L, "corun.run: deadlock: the main task waits for "
+                      "something that no task or event can bring");
+      lua_pushliteral(L, "");
+      return CORUN_ERROR;
+  }
+}
+
+int corun_run(lua_State *L, int nargs, int flags, int *nresults) {
+  int fn = lua_gettop(L) - nargs;
+  corun_State *st = corun__state(L);
+  corun_Runtime *rt;
+  int status, rc;
+  lua_pop(L, 1);
+  *nresults = 0;
+  if (st->rt != NULL) {
+    lua_settop(L, fn - 1);
+    lua_pushliteral(L, "cannot start a runtime from within a runtime");
+    return CORUN_EBUSY;
+  }
+  rt = calloc(1, sizeof *rt);
+  if (rt == NULL)
+    return luaL_error(L, "corun.run: not enough memory");
+  if ((rc = open_runtime(L, rt, flags)) != 0) {
+    close_runtime(L, rt);
+    lua_settop(L, fn - 1);
+    lua_pushfstring(L, "corun.run: cannot start the loop: %s: %s",
+                    uv_err_name(rc), uv_strerror(rc));
+    lua_pushliteral(L, "");
+    return CORUN_ERROR;
+  }
+  st->rt = rt;
+  rt->state = st;
+  lua_pushcfunction(L, run_main);
+  lua_insert(L, fn);
+  lua_pushlightuserdata(L, rt);
+  if (lua_pcall(L, nargs + 2, 1, 0) == LUA_OK)
+    status = main_outcome(L, rt, nresults);
+  else {
+    lua_pushliteral(L, "");
+    status = CORUN_ERROR;
+  }
+  corun__task_report_unobserved(rt);
+  st->rt = NULL;
+  close_runtime(L, rt);
+  return status;
+}

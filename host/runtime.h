@@ -1,0 +1,58 @@
+/*
+** runtime.h - the runtime: one libuv loop, its tasks and their scheduler.
+*/
+#ifndef CORUN_RUNTIME_H
+#define CORUN_RUNTIME_H
+
+#include <stdint.h>
+#include <lua.h>
+#include <uv.h>
+#include "queue.h"
+#include "task.h"
+
+#define CORUN_POOL_MAX 256  /* idle coroutines kept for reuse */
+
+/* Per lua_State: which runtime (if any) is running on it.  A userdata in
+   the registry; the module's functions hold it as their upvalue. */
+typedef struct corun_State {
+  corun_Runtime *rt;      /* borrows: the running runtime, or NULL */
+} corun_State;
+
+struct corun_Runtime {
+  lua_State *S;           /* scheduler thread: the stack callbacks use */
+  int S_ref;              /* registry ref of S */
+  int tasks_ref;          /* registry ref: table anchoring live tasks */
+  int pool_ref;           /* registry ref: table anchoring pooled threads */
+  corun_State *state;     /* borrows: the state this runtime runs on */
+  uv_loop_t *loop;        /* borrows (embedder's loop) or &own_loop */
+  uv_loop_t own_loop;     /* the loop corun.run creates */
+  uv_idle_t idle;         /* active while tasks are ready */
+  uv_timer_t timer;       /* armed for the earliest deadline */
+  uv_signal_t sigint;     /* Ctrl-C cancels the main task (executable) */
+  int idle_on;            /* is 'idle' started? */
+  int sigint_on;          /* was 'sigint' initialised? */
+  int handles;            /* libuv handles not yet closed */
+  corun_Link ready;       /* ready queue: tasks to resume, FIFO */
+  corun_Link unobserved;  /* done tasks with an unobserved panic */
+  corun_Task *current;    /* the task being resumed, or NULL */
+  corun_Task *main;       /* the main task */
+  corun_Task **heap;      /* owns: timer heap, by (deadline, seq) */
+  uint32_t nheap;         /* tasks in the heap */
+  uint32_t heapcap;       /* slots allocated in 'heap' */
+  uint64_t timer_seq;     /* next timer sequence number */
+  lua_State *pool[CORUN_POOL_MAX];  /* idle coroutines (pool table too) */
+  int npool;              /* number of idle coroutines */
+  lua_Integer next_id;    /* id of the next spawned task */
+  size_t live;            /* tasks not done */
+  int shutdown;           /* main task done: cancelling the rest */
+  int interrupted;        /* SIGINT was received */
+  int fatal_ref;          /* registry ref of the error that stopped the
+                             loop (a callback failed), or LUA_NOREF */
+  int deadlock;           /* the loop ran dry with the main task waiting */
+};
+
+corun_State *corun__state(lua_State *L);
+void corun__runtime_main_done(lua_State *L, corun_Runtime *rt);
+void corun__runtime_fatal(corun_Runtime *rt);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+** sched.h - the scheduler: the ready queue, resuming tasks, waiting.
+** Only this module calls lua_resume.
+*/
+#ifndef CORUN_SCHED_H
+#define CORUN_SCHED_H
+
+#include <lua.h>
+#include "runtime.h"
+
+/* How many resumes one scheduler pass may make before letting libuv poll
+   for I/O and timers again. */
+#define CORUN_SCHED_BUDGET 4096
+
+void corun__sched_init(corun_Runtime *rt);
+void corun__sched_ready(corun_Runtime *rt, corun_Task *t, corun_Wake why);
+void corun__sched_wake(corun_Task *t, corun_Wake why);
+void corun__sched_block(corun_Task *t, corun_Link *queue);
+void corun__sched_unwait(corun_Task *t);
+void corun__sched_step(corun_Runtime *rt, corun_Task *t, lua_State *from);
+int corun__sched_wait(lua_State *L, lua_KContext ctx, lua_KFunction k);
+int corun__sched_resume_user(corun_Runtime *rt, lua_State *L,
+                             lua_State *co, int narg, int *nres);
+
+/* corun__sched_resume_user's extra status: a corun wait inside the user
+   coroutine must pass up (the caller returns corun__sched_wait). */
+#define CORUN_PASS_WAIT (-1)
+
+#endif

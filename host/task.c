@@ -1,0 +1,486 @@
+/*
+** task.c - the life of a task record: spawn, start, end, cancel.
+**
+** A task takes a coroutine from the runtime's pool when it is first
+** resumed and gives it back when it ends, so a million pending tasks cost
+** a million small records, not a million coroutines.  Values crossing into
+** or out of a task go through transfer.c; a branch (work a task runs on its
+** own behalf, such as corun.timeout's function) and the main task share the
+** caller's values and are not copied.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "compat.h"
+#include "task.h"
+#include "runtime.h"
+#include "sched.h"
+#include "timer.h"
+#include "transfer.h"
+
+#define NOCOPY (CORUN_TASK_BRANCH | CORUN_TASK_MAIN)
+
+/* User coroutines a wait passes through (see sched.c), innermost last. */
+struct corun_Nest {
+  int n;                  /* coroutines recorded */
+  int cap;                /* slots allocated */
+  lua_State *co[];        /* borrows: each is on its resumer's stack */
+};
+
+static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome);
+
+/* Push the userdata of live task 't' (it is anchored in the task table). */
+void corun__task_push(lua_State *L, corun_Task *t) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->rt->tasks_ref);
+  lua_rawgeti(L, -1, t->ref);
+  lua_remove(L, -2);
+}
+
+/* Set user values 'from'..nuv of the task userdata at 'idx' to nil. */
+static void clear_values(lua_State *L, int idx, corun_Task *t, int from) {
+  int i;
+  for (i = from; i <= t->nuv; i++) {
+    lua_pushnil(L);
+    lua_setiuservalue(L, idx, i);
+  }
+}
+
+/*
+** Create a task running the function at 'fnidx' with the 'nargs' values
+** after it, queue it, and leave its userdata (the JoinHandle) on top of L.
+** The arguments are copied unless the task is a branch or the main task.
+** Raises on a value that cannot cross; nothing is registered then.
+*/
+corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
+                            int nargs, corun_Task *parent, int flags,
+                            const char *site) {
+  int i, nuv = nargs < 1 ? 2 : nargs + 1;
+  corun_Crossing c;
+  corun_Task *t;
+  fnidx = lua_absindex(L, fnidx);
+  luaL_checkstack(L, 4, NULL);
+  t = lua_newuserdatauv(L, sizeof *t, nuv);
+  memset(t, 0, sizeof *t);
+  corun__link_init(&t->link);
+  corun__link_init(&t->joiners);
+  corun__link_init(&t->children);
+  corun__link_init(&t->sibling);
+  t->heap_index = CORUN_NO_TIMER;
+  t->ref = LUA_NOREF;
+  t->nuv = (unsigned short)nuv;
+  t->state = CORUN_TASK_NEW;
+  t->flags = (unsigned char)flags;
+  luaL_setmetatable(L, CORUN_JOINHANDLE);
+  lua_pushvalue(L, fnidx);
+  lua_setiuservalue(L, -2, 1);
+  c.site = site;
+  c.direction = "into a task";
+  c.what = "argument";
+  for (i = 1; i <= nargs; i++) {
+    if (flags & NOCOPY)
+      lua_pushvalue(L, fnidx + i);
+    else {
+      c.index = i + 1;
+      corun__transfer_push(L, fnidx + i, &c);
+    }
+    lua_setiuservalue(L, -2, i + 1);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->tasks_ref);  /* ... ud tasks */
+  lua_pushvalue(L, -2);
+  t->ref = luaL_ref(L, -2);
+  lua_pop(L, 1);
+  t->rt = rt;
+  t->nvalues = nargs;
+  if (parent != NULL) {
+    t->parent = parent;
+    t->id = parent->id;
+    corun__link_append(&parent->children, &t->sibling);
+  }
+  else
+    t->id = rt->next_id++;
+  rt->live++;
+  corun__sched_ready(rt, t, CORUN_WAKE_SIGNAL);
+  return t;
+}
+
+/* Take an idle coroutine from the pool (or make one); leave it on L. */
+static lua_State *pool_take(lua_State *L, corun_Runtime *rt) {
+  lua_State *co;
+  if (rt->npool == 0)
+    return lua_newthread(L);
+  co = rt->pool[--rt->npool];
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pool_ref);
+  lua_rawgeti(L, -1, rt->npool + 1);  /* ... pool co */
+  lua_pushnil(L);
+  lua_rawseti(L, -3, rt->npool + 1);
+  lua_remove(L, -2);
+  return co;
+}
+
+/* Give a finished coroutine back to the pool (or let it be collected). */
+static void pool_put(lua_State *L, corun_Runtime *rt, lua_State *co) {
+  lua_settop(co, 0);
+  if (rt->npool == CORUN_POOL_MAX)
+    return;
+  lua_sethook(co, NULL, 0, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pool_ref);
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  lua_rawseti(L, -2, rt->npool + 1);
+  lua_pop(L, 1);
+  rt->pool[rt->npool++] = co;
+}
+
+/*
+** Give task 't' a coroutine and set its function and arguments on it.
+** The coroutine's first slot holds the task userdata while it runs, and
+** user value 1 holds the coroutine.  Returns the coroutine; '*nargs' gets
+** the number of arguments to resume it with.
+*/
+lua_State *corun__task_start(lua_State *L, corun_Task *t, int *nargs) {
+  lua_State *co = pool_take(L, t->rt);  /* L: thread */
+  int i, n = t->nvalues;
+  if (!lua_checkstack(co, n + 4))
+    luaL_error(L, "corun: not enough memory to start task %I",
+               (LUAI_UACINT)t->id);
+  corun__task_push(co, t);  /* co: ud */
+  for (i = 1; i <= n + 1; i++)
+    lua_getiuservalue(co, 1, i);  /* co: ud fn args... */
+  lua_xmove(L, co, 1);
+  lua_setiuservalue(co, 1, 1);  /* user value 1 = the coroutine */
+  clear_values(co, 1, t, 2);
+  t->co = co;
+  t->nvalues = 0;
+  *nargs = n;
+  return co;
+}
+
+/* Copy the values on the stack out of the task (in protected mode). */
+static int copy_out(lua_State *L) {
+  int i, n = lua_gettop(L);
+  corun_Crossing c;
+  c.site = "corun";
+  c.direction = "out of a task";
+  c.what = "result";
+  luaL_checkstack(L, n, "too many results");
+  for (i = 1; i <= n; i++) {
+    c.index = i;
+    corun__transfer_push(L, i, &c);
+  }
+  return n;
+}
+
+/* Push the message of the error value at 'idx' (may call __tostring). */
+void corun__task_describe(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (luaL_callmeta(L, idx, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+    return;
+  if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER)
+    lua_pushstring(L, lua_tostring(L, idx));
+  else
+    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, idx));
+}
+
+static int describe_protected(lua_State *L) {
+  corun__task_describe(L, 1);
+  return 1;
+}
+
+/* The text corun prints if nobody observes this panic. */
+static void set_report(lua_State *co, corun_Task *t, int err, int tb) {
+  const char *msg = "(error object cannot be described)";
+  size_t size;
+  lua_pushcfunction(co, describe_protected);
+  lua_pushvalue(co, err);
+  if (lua_pcall(co, 1, 1, 0) == LUA_OK)
+    msg = lua_tostring(co, -1);
+  size = strlen(msg) + lua_rawlen(co, tb) + 64;
+  t->report = malloc(size);
+  if (t->report != NULL)
+    snprintf(t->report, size, "task %lld panicked: %s\n%s", (long long)t->id,
+             msg, lua_tostring(co, tb));
+  lua_pop(co, 1);
+}
+
+/*
+** End 't' as panicked.  Its coroutine 'co' is closed and holds the error
+** value at index 1 and the traceback at index 2.
+*/
+static void store_panic(lua_State *L, corun_Task *t) {
+  lua_State *co = t->co;  /* co: err tb */
+  corun__task_push(co, t);  /* co: err tb ud */
+  if (!(t->flags & NOCOPY))
+    set_report(co, t, 1, 2);
+  if (!(t->flags & NOCOPY) && corun__transfer_needed(co, 1, 1)) {
+    lua_pushcfunction(co, copy_out);
+    lua_pushvalue(co, 1);
+    if (lua_pcall(co, 1, 1, 0) != LUA_OK) {  /* keep what it says */
+      lua_pop(co, 1);
+      lua_pushcfunction(co, describe_protected);
+      lua_pushvalue(co, 1);
+      if (lua_pcall(co, 1, 1, 0) != LUA_OK) {
+        lua_pop(co, 1);
+        lua_pushliteral(co, "(error object cannot be described)");
+      }
+    }
+  }
+  else
+    lua_pushvalue(co, 1);
+  lua_setiuservalue(co, 3, 1);
+  lua_pushvalue(co, 2);
+  lua_setiuservalue(co, 3, 2);
+  clear_values(co, 3, t, 3);
+  finish(L, t, CORUN_OUTCOME_PANIC);
+}
+
+/* Close the coroutine of 't' (running its <close> handlers as 't'). */
+static int close_coroutine(lua_State *L, corun_Task *t, lua_State *co) {
+  corun_Runtime *rt = t->rt;
+  corun_Task *prev = rt->current;
+  int status;
+  rt->current = t;
+  status = corun__close_thread(co, L);
+  rt->current = prev;
+  return status;
+}
+
+/*
+** End 't' after its coroutine raised (the error is on its top), or, when
+** 'msg' is given, after a misuse that did not raise.
+*/
+void corun__task_end_panic(lua_State *L, corun_Task *t, const char *msg) {
+  lua_State *co = t->co;
+  luaL_traceback(L, co, NULL, 0);  /* L: tb */
+  if (close_coroutine(L, t, co) == LUA_OK || msg != NULL) {
+    lua_settop(co, 0);
+    lua_pushstring(co, msg != NULL ? msg : "(no error value)");
+  }
+  lua_settop(co, 1);  /* co: err */
+  lua_xmove(L, co, 1);  /* co: err tb */
+  store_panic(L, t);
+}
+
+/* End 't' after its coroutine returned 'nres' values: co: ud results... */
+void corun__task_end_ok(lua_State *L, corun_Task *t, int nres) {
+  lua_State *co = t->co;
+  int i;
+  if (!(t->flags & NOCOPY) && corun__transfer_needed(co, 2, nres)) {
+    lua_pushcfunction(co, copy_out);
+    lua_insert(co, 2);
+    if (lua_pcall(co, nres, LUA_MULTRET, 0) != LUA_OK) {
+      /* a result cannot leave the task: it fails with that error */
+      lua_replace(co, 1);  /* co: err */
+      lua_pushliteral(co, "");
+      store_panic(L, t);
+      return;
+    }
+    nres = lua_gettop(co) - 1;
+  }
+  if (nres > t->nuv) {  /* more results than user values: pack them */
+    lua_createtable(co, nres, 0);
+    lua_insert(co, 2);
+    for (i = nres; i >= 1; i--)
+      lua_rawseti(co, 2, i);
+    lua_setiuservalue(co, 1, 1);
+    t->flags |= CORUN_TASK_PACKED;
+  }
+  else {
+    for (i = nres; i >= 1; i--)
+      lua_setiuservalue(co, 1, i);
+    if (nres == 0) {  /* drop the coroutine from user value 1 */
+      lua_pushnil(co);
+      lua_setiuservalue(co, 1, 1);
+    }
+  }
+  t->nvalues = nres;
+  finish(L, t, CORUN_OUTCOME_OK);
+}
+
+/*
+** Cancel 't' now: it never resumes.  Its branches are cancelled first,
+** then the user coroutines it waits inside (innermost first) and its own
+** coroutine are closed, which runs their pending <close> handlers.  A
+** running task cannot be closed under its own feet: it is marked and
+** cancelled when it next waits.  If a <close> handler raises, the task
+** ends as panicked with that error.
+*/
+void corun__task_cancel(lua_State *L, corun_Task *t) {
+  corun_Link *l;
+  int have_err = 0;
+  switch (t->state) {
+    case CORUN_TASK_DONE: case CORUN_TASK_CLOSING:
+      return;
+    case CORUN_TASK_RUNNING:
+      t->flags |= CORUN_TASK_CANCEL;
+      return;
+    case CORUN_TASK_NEW:
+      corun__task_push(L, t);
+      clear_values(L, -1, t, 1);
+      lua_pop(L, 1);
+      finish(L, t, CORUN_OUTCOME_CANCELLED);
+      return;
+    default:
+      break;
+  }
+  t->state = CORUN_TASK_CLOSING;
+  t->flags |= CORUN_TASK_CANCEL;
+  corun__sched_unwait(t);
+  while ((l = corun__link_first(&t->children)) != NULL) {
+    corun_Task *child = corun__container_of(l, corun_Task, sibling);
+    corun__link_remove(l);
+    child->parent = NULL;
+    corun__task_cancel(L, child);
+  }
+  if (t->nest != NULL)
+    while (t->nest->n > 0) {
+      lua_State *inner = t->nest->co[--t->nest->n];
+      if (close_coroutine(L, t, inner) != LUA_OK) {
+        lua_settop(L, lua_gettop(L) - have_err);  /* the last error wins */
+        lua_xmove(inner, L, 1);
+        have_err = 1;
+      }
+    }
+  if (close_coroutine(L, t, t->co) != LUA_OK) {
+    lua_settop(L, lua_gettop(L) - have_err);
+    lua_xmove(t->co, L, 1);
+    have_err = 1;
+  }
+  lua_settop(t->co, 0);
+  if (have_err) {
+    lua_xmove(L, t->co, 1);  /* co: err */
+    lua_pushliteral(t->co, "(raised by a <close> handler of a cancelled task)");
+    store_panic(L, t);
+    return;
+  }
+  corun__task_push(t->co, t);
+  clear_values(t->co, 1, t, 1);
+  lua_pop(t->co, 1);
+  finish(L, t, CORUN_OUTCOME_CANCELLED);
+}
+
+/* Request cancellation: 't' is cancelled when the scheduler next reaches
+   it, or at its next wait if it is running (JoinHandle:abort). */
+void corun__task_abort(corun_Task *t) {
+  if (t->state == CORUN_TASK_DONE || t->state == CORUN_TASK_CLOSING)
+    return;
+  t->flags |= CORUN_TASK_CANCEL;
+  if (t->state == CORUN_TASK_SUSPENDED)
+    corun__sched_wake(t, CORUN_WAKE_CANCEL);
+}
+
+/*
+** The end of a task, whatever its outcome: its user values are already
+** set.  Returns the coroutine to the pool, wakes whoever waits for it and
+** drops the runtime's anchor, so that only its handle keeps it.
+*/
+static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
+  corun_Runtime *rt = t->rt;
+  int is_main = (t->flags & CORUN_TASK_MAIN) != 0;
+  corun_Link *l;
+  corun__sched_unwait(t);
+  if (t->parent != NULL) {
+    corun__link_remove(&t->sibling);
+    t->parent = NULL;
+  }
+  while ((l = corun__link_first(&t->children)) != NULL) {
+    corun_Task *child = corun__container_of(l, corun_Task, sibling);
+    corun__link_remove(l);
+    child->parent = NULL;
+    corun__task_cancel(L, child);
+  }
+  if (t->co != NULL) {
+    pool_put(L, rt, t->co);
+    t->co = NULL;
+  }
+  free(t->nest);
+  t->nest = NULL;
+  t->state = CORUN_TASK_DONE;
+  t->outcome = (unsigned char)outcome;
+  if (t->report != NULL)
+    corun__link_append(&rt->unobserved, &t->link);
+  while ((l = corun__link_first(&t->joiners)) != NULL)
+    corun__sched_wake(corun__container_of(l, corun_Task, link),
+                      CORUN_WAKE_SIGNAL);
+  rt->live--;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->tasks_ref);
+  luaL_unref(L, -1, t->ref);
+  lua_pop(L, 1);
+  t->ref = LUA_NOREF;
+  if (is_main)
+    corun__runtime_main_done(L, rt);
+}
+
+/* Push the results of finished task 't' (userdata at 'idx'). */
+int corun__task_push_results(lua_State *L, int idx, corun_Task *t) {
+  int i, n = t->nvalues;
+  luaL_checkstack(L, n + 1, "too many results");
+  if (t->flags & CORUN_TASK_PACKED) {
+    lua_getiuservalue(L, idx, 1);
+    for (i = 1; i <= n; i++)
+      lua_rawgeti(L, -i, i);
+    lua_remove(L, -(n + 1));
+  }
+  else
+    for (i = 1; i <= n; i++)
+      lua_getiuservalue(L, idx, i);
+  return n;
+}
+
+static void report(const char *text) {
+  fprintf(stderr, "corun: %s\n", text);
+  fflush(stderr);
+}
+
+/* Shutdown: report every panic nobody observed. */
+void corun__task_report_unobserved(corun_Runtime *rt) {
+  corun_Link *l;
+  while ((l = corun__link_first(&rt->unobserved)) != NULL) {
+    corun_Task *t = corun__container_of(l, corun_Task, link);
+    report(t->report);
+    corun__task_observe(t);
+  }
+}
+
+/* Its error has been seen: corun need not report it. */
+void corun__task_observe(corun_Task *t) {
+  if (t->report == NULL)
+    return;
+  corun__link_remove(&t->link);
+  free(t->report);
+  t->report = NULL;
+}
+
+/* The handle is being collected: report a panic nobody saw. */
+void corun__task_gc(corun_Task *t) {
+  if (t->report != NULL) {
+    report(t->report);
+    corun__task_observe(t);
+  }
+  free(t->nest);
+  t->nest = NULL;
+}
+
+/* Record that the current wait of 't' passes through user coroutine 'co'.
+   Returns 0, or -1 when out of memory. */
+int corun__task_nest_push(corun_Task *t, lua_State *co) {
+  corun_Nest *nest = t->nest;
+  if (nest == NULL || nest->n == nest->cap) {
+    int cap = nest == NULL ? 4 : nest->cap * 2;
+    nest = realloc(nest, sizeof *nest + (size_t)cap * sizeof(lua_State *));
+    if (nest == NULL)
+      return -1;
+    if (t->nest == NULL)
+      nest->n = 0;
+    nest->cap = cap;
+    t->nest = nest;
+  }
+  nest->co[nest->n++] = co;
+  return 0;
+}
+
+/* The wait passed through the innermost recorded coroutine is over. */
+void corun__task_nest_pop(corun_Task *t) {
+  if (t->nest != NULL && t->nest->n > 0)
+    t->nest->n--;
+}

@@ -1,0 +1,103 @@
+/*
+** task.h - task records: the unit that corun schedules.
+**
+** A task is a full userdata (so Lua's collector owns its memory) whose
+** metatable is "corun.JoinHandle": the record and the handle are one
+** object.  While a task is not done, the runtime anchors it in its task
+** table (registry ref 'ref'); once done, only Lua references to the handle
+** keep it, so a dropped handle frees the record.
+**
+** User values of the task userdata, by state:
+**   NEW       1 = function, 2..nvalues+1 = arguments
+**   started   1 = its coroutine (the anchor that keeps it alive)
+**   DONE ok   1..nvalues = results, or 1 = table of them (PACKED)
+**   DONE panic  1 = error value, 2 = traceback string
+*/
+#ifndef CORUN_TASK_H
+#define CORUN_TASK_H
+
+#include <stdint.h>
+#include <lua.h>
+#include "queue.h"
+
+typedef struct corun_Runtime corun_Runtime;
+typedef struct corun_Task corun_Task;
+typedef struct corun_Nest corun_Nest;
+
+#define CORUN_JOINHANDLE "corun.JoinHandle"
+
+typedef enum {
+  CORUN_TASK_NEW,        /* spawned, never resumed: no coroutine yet */
+  CORUN_TASK_RUNNING,    /* its coroutine is being resumed now */
+  CORUN_TASK_SUSPENDED,  /* waiting, or woken and queued */
+  CORUN_TASK_CLOSING,    /* being cancelled: its <close> handlers run */
+  CORUN_TASK_DONE        /* returned, raised or cancelled */
+} corun_TaskState;
+
+typedef enum {
+  CORUN_OUTCOME_NONE,
+  CORUN_OUTCOME_OK,
+  CORUN_OUTCOME_PANIC,
+  CORUN_OUTCOME_CANCELLED
+} corun_Outcome;
+
+typedef enum {
+  CORUN_WAKE_NONE,    /* waiting: nothing has woken it yet */
+  CORUN_WAKE_SIGNAL,  /* what it waited for happened */
+  CORUN_WAKE_TIMER,   /* its deadline passed */
+  CORUN_WAKE_CANCEL   /* it is to be cancelled */
+} corun_Wake;
+
+#define CORUN_TASK_CANCEL   0x01  /* cancel requested: never resume again */
+#define CORUN_TASK_BRANCH   0x02  /* runs for its parent: values not copied */
+#define CORUN_TASK_MAIN     0x04  /* the runtime's main task */
+#define CORUN_TASK_JOINED   0x08  /* its outcome was delivered by await */
+#define CORUN_TASK_PACKED   0x10  /* results are in a table (user value 1) */
+
+#define CORUN_NO_TIMER UINT32_MAX
+
+struct corun_Task {
+  corun_Link link;        /* in the ready queue or one wait queue; once
+                             done, in rt->unobserved while 'report' is set */
+  corun_Link joiners;     /* wait queue: tasks waiting for this one to end */
+  corun_Link children;    /* branches running on behalf of this task */
+  corun_Link sibling;     /* in parent->children */
+  corun_Runtime *rt;      /* borrows: set once registered, valid until done */
+  corun_Task *parent;     /* branch only: the task it runs for */
+  lua_State *co;          /* its coroutine while started and not done */
+  corun_Nest *nest;       /* owns: user coroutines the current wait passes
+                             through, innermost last (NULL if none) */
+  char *report;           /* owns: text of an unobserved panic, or NULL */
+  lua_Integer id;         /* task id (a branch has its parent's) */
+  uint64_t deadline;      /* timer deadline, uv_hrtime() nanoseconds */
+  uint64_t seq;           /* timer order among equal deadlines */
+  uint32_t heap_index;    /* slot in the timer heap, or CORUN_NO_TIMER */
+  int ref;                /* anchor in rt's task table while not done */
+  int nvalues;            /* arguments before start, results when done */
+  unsigned short nuv;     /* number of user values */
+  unsigned char state;    /* corun_TaskState */
+  unsigned char outcome;  /* corun_Outcome */
+  unsigned char wake;     /* corun_Wake: why it was last woken */
+  unsigned char flags;    /* CORUN_TASK_* */
+};
+
+/* In all of these, 'L' is the thread whose C code makes the call: values
+   are pushed there, and a memory error is raised there. */
+corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
+                            int nargs, corun_Task *parent, int flags,
+                            const char *site);
+void corun__task_push(lua_State *L, corun_Task *t);
+lua_State *corun__task_start(lua_State *L, corun_Task *t, int *nargs);
+void corun__task_end_ok(lua_State *L, corun_Task *t, int nres);
+void corun__task_end_panic(lua_State *L, corun_Task *t, const char *msg);
+void corun__task_cancel(lua_State *L, corun_Task *t);
+void corun__task_abort(corun_Task *t);
+int corun__task_push_results(lua_State *L, int idx, corun_Task *t);
+void corun__task_describe(lua_State *L, int idx);
+void corun__task_observe(corun_Task *t);
+void corun__task_gc(corun_Task *t);
+void corun__task_report_unobserved(corun_Runtime *rt);
+int corun__task_nest_push(corun_Task *t, lua_State *co);
+void corun__task_nest_pop(corun_Task *t);
+
+#endif

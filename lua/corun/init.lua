@@ -1,0 +1,21 @@
+--- corun: Tokio's task model for Lua, on libuv.
+-- The C core (corun.core) does the work; this file assembles the public
+-- module and makes corun's waits pass through the coroutines a task runs.
+local core = require "corun.core"
+
+-- Waits inside a task's own coroutines (generators, coroutine.wrap
+-- iterators) pass up to the scheduler; every other use of these two
+-- functions behaves exactly as the standard ones.
+coroutine.resume = core.coroutine_resume
+coroutine.wrap = core.coroutine_wrap
+
+local corun = {}
+for _, name in ipairs {
+  "run", "spawn", "task_id", "yield_now",
+  "sleep", "sleep_until", "now", "timeout", "interval",
+  "version",
+} do
+  corun[name] = core[name]
+end
+
+return corun
