@@ -67,17 +67,34 @@ corun_Task *corunL_waiter(lua_State *L, const char *fname) {
 }
 
 /* Register metatable 'name' with methods in __index; leaves it on top.
-   The functions get the corun_State (on top of L) as upvalue 1. */
+   The functions get the corun_State (on top of L) as upvalue 1 and the
+   metatable as upvalue 2 (see corunL_checkself). */
 void corunL_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
                      const luaL_Reg *metamethods) {
   int st = lua_gettop(L);
   luaL_newmetatable(L, name);
   lua_pushvalue(L, st);
-  luaL_setfuncs(L, metamethods, 1);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, metamethods, 2);
   lua_newtable(L);
   lua_pushvalue(L, st);
-  luaL_setfuncs(L, methods, 1);
+  lua_pushvalue(L, -3);
+  luaL_setfuncs(L, methods, 2);
   lua_setfield(L, -2, "__index");
+}
+
+/* In a method made by corunL_newclass: the userdata at index 1 if it is
+   of the method's class, else raise "fname: bad argument #1 (...)". */
+void *corunL_checkself(lua_State *L, const char *fname, const char *tname) {
+  void *p = lua_touserdata(L, 1);
+  if (p != NULL && lua_getmetatable(L, 1)) {
+    int same = lua_rawequal(L, -1, lua_upvalueindex(2));
+    lua_pop(L, 1);
+    if (same)
+      return p;
+  }
+  corunL_typeerror(L, fname, 1, tname);
+  return NULL;
 }
 
 /* Continuation of a wait that returns nothing. */

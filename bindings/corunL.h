@@ -25,6 +25,7 @@ corun_Task *corunL_task(lua_State *L, const char *fname);
 corun_Task *corunL_waiter(lua_State *L, const char *fname);
 void corunL_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
                      const luaL_Reg *metamethods);
+void *corunL_checkself(lua_State *L, const char *fname, const char *tname);
 int corunL_done(lua_State *L, int status, lua_KContext ctx);
 
 void corunL_open_handle(lua_State *L);

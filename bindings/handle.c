@@ -11,17 +11,11 @@ typedef struct JoinError {
 } JoinError;              /* user values: 1 = error value, 2 = traceback */
 
 static corun_Task *check_handle(lua_State *L, const char *fname) {
-  corun_Task *t = luaL_testudata(L, 1, CORUN_JOINHANDLE);
-  if (t == NULL)
-    corunL_typeerror(L, fname, 1, "JoinHandle");
-  return t;
+  return corunL_checkself(L, fname, "JoinHandle");
 }
 
 static JoinError *check_error(lua_State *L, const char *fname) {
-  JoinError *e = luaL_testudata(L, 1, CORUN_JOINERROR);
-  if (e == NULL)
-    corunL_typeerror(L, fname, 1, "JoinError");
-  return e;
+  return corunL_checkself(L, fname, "JoinError");
 }
 
 /* Push a JoinError for finished task 't' (userdata at 'idx'). */

@@ -98,10 +98,7 @@ static int l_timeout(lua_State *L) {
 }
 
 static Interval *check_interval(lua_State *L, const char *fname) {
-  Interval *iv = luaL_testudata(L, 1, CORUN_INTERVAL);
-  if (iv == NULL)
-    corunL_typeerror(L, fname, 1, CORUN_INTERVAL);
-  return iv;
+  return corunL_checkself(L, fname, "Interval");
 }
 
 static int l_interval(lua_State *L) {

@@ -55,10 +55,18 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, int flags) {
   rt->next_id = 1;
   rt->S = lua_newthread(L);
   rt->S_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_newtable(L);
-  rt->tasks_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_newtable(L);
-  rt->pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  rt->A = lua_newthread(L);
+  rt->A_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (!lua_checkstack(rt->A, CORUN_POOL_MAX + 4))
+    luaL_error(L, "corun.run: not enough memory");
+  lua_newtable(rt->A);  /* CORUN_ANCHOR_TASKS */
+  if (luaL_getmetatable(L, CORUN_JOINHANDLE) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    luaL_requiref(L, "corun.core", luaopen_corun_core, 0);
+    lua_pop(L, 1);
+    luaL_getmetatable(L, CORUN_JOINHANDLE);
+  }
+  lua_xmove(L, rt->A, 1);  /* CORUN_ANCHOR_META */
   lua_pushboolean(L, 0);  /* a slot, so that storing an error never allocates */
   rt->fatal_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   if ((rc = uv_loop_init(&rt->own_loop)) != 0)
@@ -95,8 +103,8 @@ static void close_runtime(lua_State *L, corun_Runtime *rt) {
     uv_loop_close(rt->loop);
   }
   luaL_unref(L, LUA_REGISTRYINDEX, rt->S_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, rt->tasks_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, rt->pool_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, rt->A_ref);
+  free(rt->free_slots);
   luaL_unref(L, LUA_REGISTRYINDEX, rt->fatal_ref);
   free(rt->heap);
   free(rt);
@@ -114,7 +122,8 @@ void corun__runtime_main_done(lua_State *L, corun_Runtime *rt) {
     size_t before = rt->live;
     int i, n = 0;
     lua_createtable(L, (int)rt->live, 0);  /* snapshot, keeps them alive */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->tasks_ref);
+    lua_pushvalue(rt->A, CORUN_ANCHOR_TASKS);
+    lua_xmove(rt->A, L, 1);
     lua_pushnil(L);
     while (lua_next(L, -2))  /* snapshot tasks key value */
       if (lua_type(L, -1) == LUA_TUSERDATA)
@@ -131,6 +140,38 @@ void corun__runtime_main_done(lua_State *L, corun_Runtime *rt) {
     if (rt->live == before)  /* only running tasks: they stop at a wait */
       break;
   }
+}
+
+/*
+** Anchor the value on top of L (a task userdata, which stays there) in the
+** task table, so that it lives while the task is not done.  Returns its
+** slot.  Slots are reused, lowest-freed-last, so the table stays dense.
+*/
+int corun__runtime_anchor(lua_State *L, corun_Runtime *rt) {
+  int slot;
+  if (rt->nfree > 0)
+    slot = rt->free_slots[--rt->nfree];
+  else {
+    if (rt->nslots == rt->freecap) {  /* unanchoring must never allocate */
+      int cap = rt->freecap ? rt->freecap * 2 : 1024;
+      int *slots = realloc(rt->free_slots, (size_t)cap * sizeof *slots);
+      if (slots == NULL)
+        luaL_error(L, "corun: not enough memory");
+      rt->free_slots = slots;
+      rt->freecap = cap;
+    }
+    slot = ++rt->nslots;
+  }
+  lua_pushvalue(L, -1);
+  lua_xmove(L, rt->A, 1);
+  lua_rawseti(rt->A, CORUN_ANCHOR_TASKS, slot);
+  return slot;
+}
+
+void corun__runtime_unanchor(corun_Runtime *rt, int slot) {
+  lua_pushnil(rt->A);
+  lua_rawseti(rt->A, CORUN_ANCHOR_TASKS, slot);
+  rt->free_slots[rt->nfree++] = slot;
 }
 
 /* A scheduler pass failed (out of memory): keep its error, stop. */

@@ -12,6 +12,10 @@
 
 #define CORUN_POOL_MAX 256  /* idle coroutines kept for reuse */
 
+/* Slots of the anchor thread's stack. */
+#define CORUN_ANCHOR_TASKS 1  /* table: slot -> live task userdata */
+#define CORUN_ANCHOR_META  2  /* the JoinHandle metatable */
+
 /* Per lua_State: which runtime (if any) is running on it.  A userdata in
    the registry; the module's functions hold it as their upvalue. */
 typedef struct corun_State {
@@ -21,8 +25,14 @@ typedef struct corun_State {
 struct corun_Runtime {
   lua_State *S;           /* scheduler thread: the stack callbacks use */
   int S_ref;              /* registry ref of S */
-  int tasks_ref;          /* registry ref: table anchoring live tasks */
-  int pool_ref;           /* registry ref: table anchoring pooled threads */
+  lua_State *A;           /* anchor thread: it never runs; its stack holds
+                             ANCHOR_TASKS, ANCHOR_META, then the pool of
+                             idle coroutines */
+  int A_ref;              /* registry ref of A */
+  int nslots;             /* slots used in the task table */
+  int *free_slots;        /* owns: task table slots free for reuse */
+  int nfree;              /* entries in free_slots */
+  int freecap;            /* room in free_slots (always >= nslots) */
   corun_State *state;     /* borrows: the state this runtime runs on */
   uv_loop_t *loop;        /* borrows (embedder's loop) or &own_loop */
   uv_loop_t own_loop;     /* the loop corun.run creates */
@@ -40,8 +50,7 @@ struct corun_Runtime {
   uint32_t nheap;         /* tasks in the heap */
   uint32_t heapcap;       /* slots allocated in 'heap' */
   uint64_t timer_seq;     /* next timer sequence number */
-  lua_State *pool[CORUN_POOL_MAX];  /* idle coroutines (pool table too) */
-  int npool;              /* number of idle coroutines */
+  int npool;              /* idle coroutines on top of A's stack */
   lua_Integer next_id;    /* id of the next spawned task */
   size_t live;            /* tasks not done */
   int shutdown;           /* main task done: cancelling the rest */
@@ -54,5 +63,7 @@ struct corun_Runtime {
 corun_State *corun__state(lua_State *L);
 void corun__runtime_main_done(lua_State *L, corun_Runtime *rt);
 void corun__runtime_fatal(corun_Runtime *rt);
+int corun__runtime_anchor(lua_State *L, corun_Runtime *rt);
+void corun__runtime_unanchor(corun_Runtime *rt, int slot);
 
 #endif

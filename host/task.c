@@ -32,9 +32,9 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome);
 
 /* Push the userdata of live task 't' (it is anchored in the task table). */
 void corun__task_push(lua_State *L, corun_Task *t) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->rt->tasks_ref);
-  lua_rawgeti(L, -1, t->ref);
-  lua_remove(L, -2);
+  lua_State *A = t->rt->A;
+  lua_rawgeti(A, CORUN_ANCHOR_TASKS, t->ref);
+  lua_xmove(A, L, 1);
 }
 
 /* Set user values 'from'..nuv of the task userdata at 'idx' to nil. */
@@ -59,7 +59,8 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
   corun_Crossing c;
   corun_Task *t;
   fnidx = lua_absindex(L, fnidx);
-  luaL_checkstack(L, 4, NULL);
+  if (nargs > 8)
+    luaL_checkstack(L, 4, NULL);
   t = lua_newuserdatauv(L, sizeof *t, nuv);
   memset(t, 0, sizeof *t);
   corun__link_init(&t->link);
@@ -71,14 +72,16 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
   t->nuv = (unsigned short)nuv;
   t->state = CORUN_TASK_NEW;
   t->flags = (unsigned char)flags;
-  luaL_setmetatable(L, CORUN_JOINHANDLE);
+  lua_pushvalue(rt->A, CORUN_ANCHOR_META);
+  lua_xmove(rt->A, L, 1);
+  lua_setmetatable(L, -2);
   lua_pushvalue(L, fnidx);
   lua_setiuservalue(L, -2, 1);
   c.site = site;
   c.direction = "into a task";
   c.what = "argument";
   for (i = 1; i <= nargs; i++) {
-    if (flags & NOCOPY)
+    if ((flags & NOCOPY) || !corun__transfer_needed(L, fnidx + i, 1))
       lua_pushvalue(L, fnidx + i);
     else {
       c.index = i + 1;
@@ -86,10 +89,7 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
     }
     lua_setiuservalue(L, -2, i + 1);
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->tasks_ref);  /* ... ud tasks */
-  lua_pushvalue(L, -2);
-  t->ref = luaL_ref(L, -2);
-  lua_pop(L, 1);
+  t->ref = corun__runtime_anchor(L, rt);
   t->rt = rt;
   t->nvalues = nargs;
   if (parent != NULL) {
@@ -109,27 +109,21 @@ static lua_State *pool_take(lua_State *L, corun_Runtime *rt) {
   lua_State *co;
   if (rt->npool == 0)
     return lua_newthread(L);
-  co = rt->pool[--rt->npool];
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pool_ref);
-  lua_rawgeti(L, -1, rt->npool + 1);  /* ... pool co */
-  lua_pushnil(L);
-  lua_rawseti(L, -3, rt->npool + 1);
-  lua_remove(L, -2);
+  co = lua_tothread(rt->A, -1);
+  lua_xmove(rt->A, L, 1);
+  rt->npool--;
   return co;
 }
 
 /* Give a finished coroutine back to the pool (or let it be collected). */
-static void pool_put(lua_State *L, corun_Runtime *rt, lua_State *co) {
+static void pool_put(corun_Runtime *rt, lua_State *co) {
   lua_settop(co, 0);
   if (rt->npool == CORUN_POOL_MAX)
     return;
   lua_sethook(co, NULL, 0, 0);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pool_ref);
   lua_pushthread(co);
-  lua_xmove(co, L, 1);
-  lua_rawseti(L, -2, rt->npool + 1);
-  lua_pop(L, 1);
-  rt->pool[rt->npool++] = co;
+  lua_xmove(co, rt->A, 1);
+  rt->npool++;
 }
 
 /*
@@ -390,7 +384,7 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
     corun__task_cancel(L, child);
   }
   if (t->co != NULL) {
-    pool_put(L, rt, t->co);
+    pool_put(rt, t->co);
     t->co = NULL;
   }
   free(t->nest);
@@ -403,9 +397,7 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
     corun__sched_wake(corun__container_of(l, corun_Task, link),
                       CORUN_WAKE_SIGNAL);
   rt->live--;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->tasks_ref);
-  luaL_unref(L, -1, t->ref);
-  lua_pop(L, 1);
+  corun__runtime_unanchor(rt, t->ref);
   t->ref = LUA_NOREF;
   if (is_main)
     corun__runtime_main_done(L, rt);
