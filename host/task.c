@@ -21,7 +21,8 @@
 
 #define NOCOPY (CORUN_TASK_BRANCH | CORUN_TASK_MAIN)
 
-/* User coroutines a wait passes through (see sched.c), innermost last. */
+/* User coroutines a wait passes through (see sched.c): the innermost is
+   recorded first, as the wait passes up; resuming pops the outermost. */
 struct corun_Nest {
   int n;                  /* coroutines recorded */
   int cap;                /* slots allocated */
@@ -326,15 +327,18 @@ void corun__task_cancel(lua_State *L, corun_Task *t) {
     child->parent = NULL;
     corun__task_cancel(L, child);
   }
-  if (t->nest != NULL)
-    while (t->nest->n > 0) {
-      lua_State *inner = t->nest->co[--t->nest->n];
+  if (t->nest != NULL) {  /* innermost first, as an unwinding would */
+    int i;
+    for (i = 0; i < t->nest->n; i++) {
+      lua_State *inner = t->nest->co[i];
       if (close_coroutine(L, t, inner) != LUA_OK) {
         lua_settop(L, lua_gettop(L) - have_err);  /* the last error wins */
         lua_xmove(inner, L, 1);
         have_err = 1;
       }
     }
+    t->nest->n = 0;
+  }
   if (close_coroutine(L, t, t->co) != LUA_OK) {
     lua_settop(L, lua_gettop(L) - have_err);
     lua_xmove(t->co, L, 1);

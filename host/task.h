@@ -66,7 +66,7 @@ struct corun_Task {
   corun_Task *parent;     /* branch only: the task it runs for */
   lua_State *co;          /* its coroutine while started and not done */
   corun_Nest *nest;       /* owns: user coroutines the current wait passes
-                             through, innermost last (NULL if none) */
+                             through, innermost first (NULL if none) */
   char *report;           /* owns: text of an unobserved panic, or NULL */
   lua_Integer id;         /* task id (a branch has its parent's) */
   uint64_t deadline;      /* timer deadline, uv_hrtime() nanoseconds */
