@@ -41,6 +41,7 @@ void corun__task_push(lua_State *L, corun_Task *t) {
 /* Set user values 'from'..nuv of the task userdata at 'idx' to nil. */
 static void clear_values(lua_State *L, int idx, corun_Task *t, int from) {
   int i;
+  idx = lua_absindex(L, idx);
   for (i = from; i <= t->nuv; i++) {
     lua_pushnil(L);
     lua_setiuservalue(L, idx, i);

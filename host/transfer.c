@@ -67,11 +67,13 @@ static void push_place(lua_State *L, const corun_Crossing *c) {
   luaL_pushresult(&b);
 }
 
-static int refuse(lua_State *L, int idx, corun_Crossing *c, const char *kind) {
+/* Raise "site: cannot move <kind> into a task (<place>)".  No position
+   is added: the message starts with the function name. */
+static int refuse(lua_State *L, corun_Crossing *c, const char *kind) {
   push_place(L, c);
-  (void)idx;
-  return luaL_error(L, "%s: cannot move %s %s (%s)", c->site, kind,
-                    c->direction, lua_tostring(L, -1));
+  lua_pushfstring(L, "%s: cannot move %s %s (%s)", c->site, kind,
+                  c->direction, lua_tostring(L, -1));
+  return lua_error(L);
 }
 
 /* The words that name a refused value: "a coroutine", "a FILE*". */
@@ -93,10 +95,8 @@ static const char *kind_of(lua_State *L, int idx) {
 static void copy_table(lua_State *L, int idx, corun_Crossing *c) {
   int copy;
   if (c->depth >= CORUN_TRANSFER_MAXDEPTH) {
-    push_place(L, c);
-    luaL_error(L, "%s: cannot move a table nested deeper than %d levels %s "
-               "(%s)", c->site, CORUN_TRANSFER_MAXDEPTH, c->direction,
-               lua_tostring(L, -1));
+    refuse(L, c, lua_pushfstring(L, "a table nested deeper than %d levels",
+                                 CORUN_TRANSFER_MAXDEPTH));
   }
   luaL_checkstack(L, 6, "value too deep to copy");
   lua_pushvalue(L, idx);
@@ -133,7 +133,7 @@ static void copy_value(lua_State *L, int idx, corun_Crossing *c) {
       copy_table(L, idx, c);
       break;
     default:
-      refuse(L, idx, c, kind_of(L, idx));
+      refuse(L, c, kind_of(L, idx));
   }
 }
 

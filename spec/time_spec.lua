@@ -1,0 +1,462 @@
+local corun = require "corun"
+
+-- Seconds that fn(...) takes, run in a task; then fn's results.
+local function timed(fn, ...)
+  return run(function(...)
+    local t0 = corun.now()
+    local r = table.pack(fn(...))
+    return corun.now() - t0, table.unpack(r, 1, r.n)
+  end, ...)
+end
+
+-- pcall(fn, ...) inside a task.
+local function task_pcall(fn, ...)
+  return run(function(...) return pcall(fn, ...) end, ...)
+end
+
+describe("corun.sleep", function()
+  it("waits at least the given time", function()
+    local elapsed = timed(corun.sleep, 0.05)
+    assert.is_true(elapsed >= 0.05, elapsed)
+    assert.is_true(elapsed < 0.5, elapsed)
+  end)
+
+  it("returns nothing", function()
+    assert.equal(0, run(function() return select("#", corun.sleep(0.001)) end))
+  end)
+
+  it("lets other tasks run while it waits", function()
+    local s = shared()
+    run(function()
+      local h = corun.spawn(function() SHARED.ran = true end)
+      corun.sleep(0.01)
+      SHARED.seen = SHARED.ran
+      h:await()
+    end)
+    assert.is_true(s.seen)
+  end)
+
+  it("runs the sleeps of many tasks concurrently", function()
+    local elapsed = timed(function()
+      local hs = {}
+      for i = 1, 10 do hs[i] = corun.spawn(corun.sleep, 0.1) end
+      for i = 1, 10 do hs[i]:await() end
+    end)
+    assert.is_true(elapsed >= 0.1, elapsed)
+    assert.is_true(elapsed < 0.6, elapsed)  -- one after the other: >= 1 s
+  end)
+
+  it("wakes shorter sleeps first", function()
+    local s = shared()
+    s.order = {}
+    run(function()
+      local hs = {}
+      for i, d in ipairs { 0.06, 0.02, 0.04 } do
+        hs[i] = corun.spawn(function()
+          corun.sleep(d)
+          SHARED.order[#SHARED.order + 1] = d
+        end)
+      end
+      for i = 1, 3 do hs[i]:await() end
+    end)
+    assert.same({ 0.02, 0.04, 0.06 }, s.order)
+  end)
+
+  it("yields like yield_now when given 0", function()
+    local s = shared()
+    s.log = {}
+    run(function()
+      local hs = {}
+      for i = 1, 2 do
+        hs[i] = corun.spawn(function()
+          local log = SHARED.log
+          log[#log + 1] = "t" .. i
+          corun.sleep(0)
+          log[#log + 1] = "t" .. i .. " again"
+        end)
+      end
+      corun.sleep(0)
+      s.log[#s.log + 1] = "main"
+      for i = 1, 2 do hs[i]:await() end
+    end)
+    assert.same({ "t1", "t2", "main", "t1 again", "t2 again" }, s.log)
+  end)
+
+  it("waits forever when given math.huge", function()
+    local ok = run(function() return corun.timeout(0.05, corun.sleep,
+                                                    math.huge) end)
+    assert.is_false(ok)
+  end)
+
+  it("raises on a negative duration", function()
+    local ok, err = task_pcall(corun.sleep, -1)
+    assert.is_false(ok)
+    assert.matches("^corun%.sleep: bad argument #1 %(duration must be a " ..
+                   "non%-negative number of seconds", err)
+  end)
+
+  it("raises on NaN", function()
+    local ok, err = task_pcall(corun.sleep, 0 / 0)
+    assert.is_false(ok)
+    assert.matches("^corun%.sleep: bad argument #1 %(duration must be a " ..
+                   "non%-negative number of seconds", err)
+  end)
+
+  it("raises on a duration that is not a number", function()
+    local ok, err = task_pcall(corun.sleep, "1")
+    assert.is_false(ok)
+    assert.equal("corun.sleep: bad argument #1 (number expected, got string)",
+                 err)
+  end)
+
+  it("raises on a missing duration", function()
+    local ok, err = task_pcall(corun.sleep)
+    assert.is_false(ok)
+    assert.equal(
+      "corun.sleep: bad argument #1 (number expected, got no value)", err)
+  end)
+
+  it("raises outside a runtime", function()
+    local ok, err = pcall(corun.sleep, 0.01)
+    assert.is_false(ok)
+    assert.equal("corun.sleep: must be called from a task (inside corun.run)",
+                 err)
+  end)
+end)
+
+describe("corun.now", function()
+  it("returns a float number of seconds", function()
+    assert.equal("float", math.type(run(corun.now)))
+  end)
+
+  it("never goes backwards", function()
+    local ok = run(function()
+      local last = corun.now()
+      for _ = 1, 1000 do
+        local t = corun.now()
+        if t < last then return false end
+        last = t
+      end
+      return true
+    end)
+    assert.is_true(ok)
+  end)
+
+  it("advances by the time slept", function()
+    local elapsed = timed(corun.sleep, 0.05)
+    assert.is_true(elapsed >= 0.05, elapsed)
+    assert.is_true(elapsed < 0.5, elapsed)
+  end)
+
+  it("advances like the wall clock", function()
+    local t0 = corun.now()
+    os.execute("sleep 0.2")
+    local elapsed = corun.now() - t0
+    assert.is_true(elapsed >= 0.2, elapsed)
+    assert.is_true(elapsed < 2, elapsed)
+  end)
+
+  it("can be called outside a runtime", function()
+    assert.equal("number", type(corun.now()))
+  end)
+end)
+
+describe("corun.timeout", function()
+  it("returns true and fn's results when fn finishes in time", function()
+    local r = run(function()
+      return table.pack(corun.timeout(1, function()
+        corun.sleep(0.01)
+        return 1, nil, "three"
+      end))
+    end)
+    assert.same({ n = 4, true, 1, nil, "three" }, r)
+  end)
+
+  it("passes its extra arguments to fn", function()
+    local ok, a, b = run(function()
+      return corun.timeout(1, function(x, y) return y, x end, "x", "y")
+    end)
+    assert.is_true(ok)
+    assert.same({ "y", "x" }, { a, b })
+  end)
+
+  it("gives fn its arguments without copying them", function()
+    local same = run(function()
+      local t = {}
+      local _, got = corun.timeout(1, function(x) return x end, t)
+      return got == t
+    end)
+    assert.is_true(same)
+  end)
+
+  it("runs fn in the current task", function()
+    local outer, inner = run(function()
+      local id = corun.task_id()
+      local _, inner_id = corun.timeout(1, function()
+        corun.sleep(0.001)
+        return corun.task_id()
+      end)
+      return id, inner_id
+    end)
+    assert.equal(outer, inner)
+  end)
+
+  it("succeeds with a zero deadline when fn does not wait", function()
+    local ok, v = run(function()
+      return corun.timeout(0, function() return "at once" end)
+    end)
+    assert.is_true(ok)
+    assert.equal("at once", v)
+  end)
+
+  it("returns false and an error when the deadline passes", function()
+    local ok, err = run(function()
+      return corun.timeout(0.02, corun.sleep, 10)
+    end)
+    assert.is_false(ok)
+    assert.equal("deadline has elapsed", tostring(err))
+  end)
+
+  it("returns once the deadline has passed", function()
+    local elapsed = timed(corun.timeout, 0.05, corun.sleep, 10)
+    assert.is_true(elapsed >= 0.05, elapsed)
+    assert.is_true(elapsed < 0.5, elapsed)
+  end)
+
+  it("cancels fn when the deadline passes", function()
+    local s = shared()
+    run(function()
+      corun.timeout(0.02, function()
+        corun.sleep(0.05)
+        SHARED.resumed = true
+      end)
+      corun.sleep(0.1)
+    end)
+    assert.is_nil(s.resumed)
+  end)
+
+  it("closes fn's to-be-closed variables when the deadline passes",
+     function()
+    shared()
+    local closed = run(function()
+      corun.timeout(0.02, function()
+        local a <close> = closer("a")
+        local b <close> = closer("b")
+        corun.sleep(10)
+      end)
+      return SHARED.closed
+    end)
+    assert.same({ "b", "a" }, closed)
+  end)
+
+  it("does not let pcall inside fn catch the expiry", function()
+    local s = shared()
+    local ok = run(function()
+      return corun.timeout(0.02, function()
+        pcall(corun.sleep, 10)
+        SHARED.caught = true
+      end)
+    end)
+    assert.is_false(ok)
+    assert.is_nil(s.caught)
+  end)
+
+  it("propagates an error fn raises before waiting", function()
+    local e = {}
+    local ok, err = run(function()
+      return pcall(corun.timeout, 1, function() error(e) end)
+    end)
+    assert.is_false(ok)
+    assert.equal(e, err)
+  end)
+
+  it("propagates an error fn raises after waiting", function()
+    local e = {}
+    local ok, err = run(function()
+      return pcall(corun.timeout, 1, function()
+        corun.sleep(0.01)
+        error(e)
+      end)
+    end)
+    assert.is_false(ok)
+    assert.equal(e, err)
+  end)
+
+  it("does not report an error fn raises as a task error", function()
+    local status, _, err = corun_script [[
+      local corun = require "corun"
+      pcall(corun.timeout, 1, function() corun.sleep(0.001) error("x") end)
+      pcall(corun.timeout, 1, function() error("y") end)
+    ]]
+    assert.equal(0, status)
+    assert.equal("", err)
+  end)
+
+  it("lets the inner of two nested timeouts expire first", function()
+    local outer_ok, inner_ok = run(function()
+      return corun.timeout(1, function()
+        return (corun.timeout(0.02, corun.sleep, 10))
+      end)
+    end)
+    assert.is_true(outer_ok)
+    assert.is_false(inner_ok)
+  end)
+
+  it("cancels fn when the calling task is cancelled", function()
+    local s = shared()
+    run(function()
+      local h = corun.spawn(function()
+        corun.timeout(100, function()
+          local c <close> = closer("fn")
+          corun.sleep(100)
+        end)
+        SHARED.resumed = true
+      end)
+      corun.yield_now()
+      h:abort()
+      h:await()
+    end)
+    assert.same({ "fn" }, s.closed)
+    assert.is_nil(s.resumed)
+  end)
+
+  it("raises on a duration that is not a number", function()
+    local ok, err = task_pcall(corun.timeout, "1", function() end)
+    assert.is_false(ok)
+    assert.equal(
+      "corun.timeout: bad argument #1 (number expected, got string)", err)
+  end)
+
+  it("raises on a negative duration", function()
+    local ok, err = task_pcall(corun.timeout, -1, function() end)
+    assert.is_false(ok)
+    assert.matches("^corun%.timeout: bad argument #1 %(duration must be a " ..
+                   "non%-negative number of seconds", err)
+  end)
+
+  it("raises on NaN", function()
+    local ok, err = task_pcall(corun.timeout, 0 / 0, function() end)
+    assert.is_false(ok)
+    assert.matches("^corun%.timeout: bad argument #1 %(duration must be a " ..
+                   "non%-negative number of seconds", err)
+  end)
+
+  it("raises when fn is not a function", function()
+    local ok, err = task_pcall(corun.timeout, 1, {})
+    assert.is_false(ok)
+    assert.equal(
+      "corun.timeout: bad argument #2 (function expected, got table)", err)
+  end)
+
+  it("raises outside a runtime", function()
+    local ok, err = pcall(corun.timeout, 1, function() end)
+    assert.is_false(ok)
+    assert.equal(
+      "corun.timeout: must be called from a task (inside corun.run)", err)
+  end)
+end)
+
+describe("corun.interval", function()
+  it("returns an Interval", function()
+    assert.equal("corun.Interval", getmetatable(corun.interval(1)).__name)
+  end)
+
+  it("ticks the first time at once", function()
+    local elapsed = timed(function() corun.interval(1):tick() end)
+    assert.is_true(elapsed < 0.5, elapsed)
+  end)
+
+  it("ticks every period after the first tick", function()
+    local elapsed = timed(function()
+      local iv = corun.interval(0.05)
+      for _ = 1, 3 do iv:tick() end
+    end)
+    assert.is_true(elapsed >= 0.1, elapsed)
+    assert.is_true(elapsed < 1, elapsed)
+  end)
+
+  it("waits in tick like any other wait", function()
+    local ok = run(function()
+      local iv = corun.interval(10)
+      iv:tick()
+      return corun.timeout(0.02, iv.tick, iv)
+    end)
+    assert.is_false(ok)
+  end)
+
+  it("raises on a zero period", function()
+    local ok, err = pcall(corun.interval, 0)
+    assert.is_false(ok)
+    assert.equal("corun.interval: bad argument #1 (period must be a " ..
+                 "positive number of seconds)", err)
+  end)
+
+  it("raises on a negative period", function()
+    local ok, err = pcall(corun.interval, -1)
+    assert.is_false(ok)
+    assert.matches("^corun%.interval: bad argument #1", err)
+  end)
+
+  it("raises on a period that is not a number", function()
+    local ok, err = pcall(corun.interval, "1")
+    assert.is_false(ok)
+    assert.equal(
+      "corun.interval: bad argument #1 (number expected, got string)", err)
+  end)
+
+  it("raises when tick is called outside a runtime", function()
+    local iv = corun.interval(1)
+    local ok, err = pcall(iv.tick, iv)
+    assert.is_false(ok)
+    assert.equal("Interval:tick: must be called from a task (inside corun.run)",
+                 err)
+  end)
+end)
+
+describe("corun.sleep_until", function()
+  it("waits until corun.now() reaches the given time", function()
+    local target, woke = run(function()
+      local target = corun.now() + 0.05
+      corun.sleep_until(target)
+      return target, corun.now()
+    end)
+    assert.is_true(woke >= target, woke - target)
+    assert.is_true(woke - target < 0.5, woke - target)
+  end)
+
+  it("returns promptly for a time in the past", function()
+    local elapsed = timed(function() corun.sleep_until(corun.now() - 10) end)
+    assert.is_true(elapsed < 0.5, elapsed)
+  end)
+
+  it("yields for a time in the past", function()
+    local s = shared()
+    run(function()
+      local h = corun.spawn(function() SHARED.ran = true end)
+      corun.sleep_until(0)
+      SHARED.seen = SHARED.ran
+      h:await()
+    end)
+    assert.is_true(s.seen)
+  end)
+
+  it("raises on NaN", function()
+    local ok, err = task_pcall(corun.sleep_until, 0 / 0)
+    assert.is_false(ok)
+    assert.matches("^corun%.sleep_until: bad argument #1", err)
+  end)
+
+  it("raises on a time that is not a number", function()
+    local ok, err = task_pcall(corun.sleep_until, "1")
+    assert.is_false(ok)
+    assert.equal(
+      "corun.sleep_until: bad argument #1 (number expected, got string)", err)
+  end)
+
+  it("raises outside a runtime", function()
+    local ok, err = pcall(corun.sleep_until, 0)
+    assert.is_false(ok)
+    assert.equal(
+      "corun.sleep_until: must be called from a task (inside corun.run)", err)
+  end)
+end)
