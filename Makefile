@@ -90,4 +90,4 @@ test-asan: deps
 	  timeout 1800 $(LUA) tools/busted.lua
 
 bench: all
-	$(LUA) bench/run.lua
+	CORUN_BUILD=$(BUILD) $(LUA) bench/run.lua
