@@ -57,7 +57,7 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, int flags) {
   rt->S_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   rt->A = lua_newthread(L);
   rt->A_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  if (!lua_checkstack(rt->A, CORUN_POOL_MAX + 4))
+  if (!lua_checkstack(rt->A, CORUN_ANCHOR_ROOM))
     luaL_error(L, "corun.run: not enough memory");
   lua_newtable(rt->A);  /* CORUN_ANCHOR_TASKS */
   if (luaL_getmetatable(L, CORUN_JOINHANDLE) != LUA_TTABLE) {

@@ -12,9 +12,18 @@
 
 #define CORUN_POOL_MAX 256  /* idle coroutines kept for reuse */
 
-/* Slots of the anchor thread's stack. */
+/*
+** The anchor thread's stack: the task table, the JoinHandle metatable,
+** then the coroutine pool: 'npool' idle coroutines, and above them the
+** coroutines of running tasks that have not waited yet ("busy"), the
+** innermost lowest.  A task that finishes without waiting thus never moves
+** its coroutine: it becomes idle where it is.  Only a task that waits
+** takes its coroutine off this stack, into its user value 1.
+*/
 #define CORUN_ANCHOR_TASKS 1  /* table: slot -> live task userdata */
 #define CORUN_ANCHOR_META  2  /* the JoinHandle metatable */
+#define CORUN_ANCHOR_POOL  3  /* first idle coroutine */
+#define CORUN_ANCHOR_ROOM  (CORUN_POOL_MAX + 64)  /* stack kept on A */
 
 /* Per lua_State: which runtime (if any) is running on it.  A userdata in
    the registry; the module's functions hold it as their upvalue. */
@@ -50,7 +59,7 @@ struct corun_Runtime {
   uint32_t nheap;         /* tasks in the heap */
   uint32_t heapcap;       /* slots allocated in 'heap' */
   uint64_t timer_seq;     /* next timer sequence number */
-  int npool;              /* idle coroutines on top of A's stack */
+  int npool;              /* idle coroutines on A's stack */
   lua_Integer next_id;    /* id of the next spawned task */
   size_t live;            /* tasks not done */
   int shutdown;           /* main task done: cancelling the rest */

@@ -110,6 +110,8 @@ void corun__sched_step(corun_Runtime *rt, corun_Task *t, lua_State *from) {
     if (is_wait(co, nres)) {
       lua_pop(co, 1);
       t->state = CORUN_TASK_SUSPENDED;
+      if (!(t->flags & CORUN_TASK_OWNCO))
+        corun__task_suspended(t);
       if (t->flags & CORUN_TASK_CANCEL)  /* aborted while it ran */
         corun__task_cancel(from, t);
       return;

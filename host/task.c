@@ -106,46 +106,76 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
   return t;
 }
 
-/* Take an idle coroutine from the pool (or make one); leave it on L. */
+/* Take an idle coroutine for a task about to start.  It stays on A's
+   stack, as the lowest busy one (see runtime.h). */
 static lua_State *pool_take(lua_State *L, corun_Runtime *rt) {
-  lua_State *co;
-  if (rt->npool == 0)
-    return lua_newthread(L);
-  co = lua_tothread(rt->A, -1);
-  lua_xmove(rt->A, L, 1);
-  rt->npool--;
+  lua_State *A = rt->A, *co;
+  if (rt->npool > 0)
+    return lua_tothread(A, CORUN_ANCHOR_POOL + --rt->npool);
+  co = lua_newthread(L);
+  if (!lua_checkstack(A, 3))
+    luaL_error(L, "corun: not enough memory");
+  lua_xmove(L, A, 1);
+  lua_insert(A, CORUN_ANCHOR_POOL);  /* no idle ones: lowest busy slot */
   return co;
 }
 
-/* Give a finished coroutine back to the pool (or let it be collected). */
-static void pool_put(corun_Runtime *rt, lua_State *co) {
+/*
+** The task's coroutine is free again: make it idle (or drop it when the
+** pool is full).  Called before anything that may run the collector, as
+** the coroutine may be anchored nowhere else by then.
+*/
+static void pool_return(corun_Runtime *rt, corun_Task *t) {
+  lua_State *A = rt->A, *co = t->co;
   lua_settop(co, 0);
-  if (rt->npool == CORUN_POOL_MAX)
-    return;
-  lua_sethook(co, NULL, 0, 0);
-  lua_pushthread(co);
-  lua_xmove(co, rt->A, 1);
-  rt->npool++;
+  if (lua_gethook(co) != NULL)
+    lua_sethook(co, NULL, 0, 0);
+  if (!(t->flags & CORUN_TASK_OWNCO)) {  /* it is the lowest busy one */
+    if (rt->npool < CORUN_POOL_MAX)
+      rt->npool++;
+    else
+      lua_remove(A, CORUN_ANCHOR_POOL + rt->npool);
+  }
+  else if (rt->npool < CORUN_POOL_MAX && lua_checkstack(A, 2)) {
+    lua_pushthread(co);
+    lua_xmove(co, A, 1);
+    lua_insert(A, CORUN_ANCHOR_POOL + rt->npool++);
+  }
+  t->co = NULL;
+  t->flags &= (unsigned char)~CORUN_TASK_OWNCO;
 }
 
 /*
-** Give task 't' a coroutine and set its function and arguments on it.
-** The coroutine's first slot holds the task userdata while it runs, and
-** user value 1 holds the coroutine.  Returns the coroutine; '*nargs' gets
-** the number of arguments to resume it with.
+** Task 't' has just waited for the first time: its coroutine (the lowest
+** busy one on A) moves into its user value 1.
+*/
+void corun__task_suspended(corun_Task *t) {
+  corun_Runtime *rt = t->rt;
+  lua_State *A = rt->A;
+  int pos = CORUN_ANCHOR_POOL + rt->npool;
+  lua_rawgeti(A, CORUN_ANCHOR_TASKS, t->ref);  /* A: ... ud */
+  lua_pushvalue(A, pos);
+  lua_setiuservalue(A, -2, 1);
+  lua_pop(A, 1);
+  lua_remove(A, pos);
+  t->flags |= CORUN_TASK_OWNCO;
+}
+
+/*
+** Give task 't' a coroutine and set its function and arguments on it; the
+** coroutine's first slot holds the task userdata while it runs.  The user
+** values keep the function and arguments until the task ends.  Returns
+** the coroutine; '*nargs' gets the number of arguments to resume it with.
 */
 lua_State *corun__task_start(lua_State *L, corun_Task *t, int *nargs) {
-  lua_State *co = pool_take(L, t->rt);  /* L: thread */
+  lua_State *co = pool_take(L, t->rt);
   int i, n = t->nvalues;
-  if (!lua_checkstack(co, n + 4))
+  if (n > LUA_MINSTACK - 4 && !lua_checkstack(co, n + 4))
     luaL_error(L, "corun: not enough memory to start task %I",
                (LUAI_UACINT)t->id);
   corun__task_push(co, t);  /* co: ud */
   for (i = 1; i <= n + 1; i++)
     lua_getiuservalue(co, 1, i);  /* co: ud fn args... */
-  lua_xmove(L, co, 1);
-  lua_setiuservalue(co, 1, 1);  /* user value 1 = the coroutine */
-  clear_values(co, 1, t, 2);
   t->co = co;
   t->nvalues = 0;
   *nargs = n;
@@ -279,15 +309,13 @@ void corun__task_end_ok(lua_State *L, corun_Task *t, int nres) {
     for (i = nres; i >= 1; i--)
       lua_rawseti(co, 2, i);
     lua_setiuservalue(co, 1, 1);
+    clear_values(co, 1, t, 2);
     t->flags |= CORUN_TASK_PACKED;
   }
   else {
     for (i = nres; i >= 1; i--)
       lua_setiuservalue(co, 1, i);
-    if (nres == 0) {  /* drop the coroutine from user value 1 */
-      lua_pushnil(co);
-      lua_setiuservalue(co, 1, 1);
-    }
+    clear_values(co, 1, t, nres + 1);
   }
   t->nvalues = nres;
   finish(L, t, CORUN_OUTCOME_OK);
@@ -377,6 +405,8 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
   corun_Runtime *rt = t->rt;
   int is_main = (t->flags & CORUN_TASK_MAIN) != 0;
   corun_Link *l;
+  if (t->co != NULL)
+    pool_return(rt, t);
   corun__sched_unwait(t);
   if (t->parent != NULL) {
     corun__link_remove(&t->sibling);
@@ -388,12 +418,10 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
     child->parent = NULL;
     corun__task_cancel(L, child);
   }
-  if (t->co != NULL) {
-    pool_put(rt, t->co);
-    t->co = NULL;
+  if (t->nest != NULL) {
+    free(t->nest);
+    t->nest = NULL;
   }
-  free(t->nest);
-  t->nest = NULL;
   t->state = CORUN_TASK_DONE;
   t->outcome = (unsigned char)outcome;
   if (t->report != NULL)

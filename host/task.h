@@ -9,7 +9,8 @@
 **
 ** User values of the task userdata, by state:
 **   NEW       1 = function, 2..nvalues+1 = arguments
-**   started   1 = its coroutine (the anchor that keeps it alive)
+**   started   as NEW; once it has waited, 1 = its coroutine (the anchor
+**             that keeps the coroutine alive while it is suspended)
 **   DONE ok   1..nvalues = results, or 1 = table of them (PACKED)
 **   DONE panic  1 = error value, 2 = traceback string
 */
@@ -53,6 +54,8 @@ typedef enum {
 #define CORUN_TASK_MAIN     0x04  /* the runtime's main task */
 #define CORUN_TASK_JOINED   0x08  /* its outcome was delivered by await */
 #define CORUN_TASK_PACKED   0x10  /* results are in a table (user value 1) */
+#define CORUN_TASK_OWNCO    0x20  /* it has waited: user value 1 holds its
+                                     coroutine (else it is on A's stack) */
 
 #define CORUN_NO_TIMER UINT32_MAX
 
@@ -90,6 +93,7 @@ void corun__task_push(lua_State *L, corun_Task *t);
 lua_State *corun__task_start(lua_State *L, corun_Task *t, int *nargs);
 void corun__task_end_ok(lua_State *L, corun_Task *t, int nres);
 void corun__task_end_panic(lua_State *L, corun_Task *t, const char *msg);
+void corun__task_suspended(corun_Task *t);
 void corun__task_cancel(lua_State *L, corun_Task *t);
 void corun__task_abort(corun_Task *t);
 int corun__task_push_results(lua_State *L, int idx, corun_Task *t);
