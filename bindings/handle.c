@@ -10,8 +10,23 @@ typedef struct JoinError {
   int cancelled;          /* 1: cancelled; 0: panicked */
 } JoinError;              /* user values: 1 = error value, 2 = traceback */
 
+/* The task at index 1: its metatable is the class's (upvalue 2) or, for a
+   task that panicked, the variant with a finalizer. */
 static corun_Task *check_handle(lua_State *L, const char *fname) {
-  return corunL_checkself(L, fname, "JoinHandle");
+  void *t = lua_touserdata(L, 1);
+  if (t != NULL && lua_getmetatable(L, 1)) {
+    int ok = lua_rawequal(L, -1, lua_upvalueindex(2));
+    if (!ok) {
+      luaL_getmetatable(L, CORUN_JOINHANDLE_PANIC);
+      ok = lua_rawequal(L, -1, -2);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (ok)
+      return t;
+  }
+  corunL_typeerror(L, fname, 1, "JoinHandle");
+  return NULL;
 }
 
 static JoinError *check_error(lua_State *L, const char *fname) {
@@ -152,7 +167,6 @@ static const luaL_Reg handle_methods[] = {
 
 static const luaL_Reg handle_meta[] = {
   {"__tostring", h_tostring},
-  {"__gc", h_gc},
   {NULL, NULL}
 };
 
@@ -173,7 +187,16 @@ static const luaL_Reg error_meta[] = {
 void corunL_open_handle(lua_State *L) {
   corun__state(L);
   corunL_newclass(L, CORUN_JOINHANDLE, handle_methods, handle_meta);
-  lua_pop(L, 1);
+  luaL_newmetatable(L, CORUN_JOINHANDLE_PANIC);  /* the same, plus __gc */
+  lua_pushnil(L);
+  while (lua_next(L, -3)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  lua_pushcfunction(L, h_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 2);
   corunL_newclass(L, CORUN_JOINERROR, error_methods, error_meta);
   lua_pop(L, 2);
 }

@@ -67,6 +67,8 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, int flags) {
     luaL_getmetatable(L, CORUN_JOINHANDLE);
   }
   lua_xmove(L, rt->A, 1);  /* CORUN_ANCHOR_META */
+  luaL_getmetatable(L, CORUN_JOINHANDLE_PANIC);
+  lua_xmove(L, rt->A, 1);  /* CORUN_ANCHOR_PANIC */
   lua_pushboolean(L, 0);  /* a slot, so that storing an error never allocates */
   rt->fatal_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   if ((rc = uv_loop_init(&rt->own_loop)) != 0)

@@ -22,7 +22,8 @@
 */
 #define CORUN_ANCHOR_TASKS 1  /* table: slot -> live task userdata */
 #define CORUN_ANCHOR_META  2  /* the JoinHandle metatable */
-#define CORUN_ANCHOR_POOL  3  /* first idle coroutine */
+#define CORUN_ANCHOR_PANIC 3  /* its variant for panicked tasks (__gc) */
+#define CORUN_ANCHOR_POOL  4  /* first idle coroutine */
 #define CORUN_ANCHOR_ROOM  (CORUN_POOL_MAX + 64)  /* stack kept on A */
 
 /* Per lua_State: which runtime (if any) is running on it.  A userdata in

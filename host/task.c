@@ -236,8 +236,12 @@ static void set_report(lua_State *co, corun_Task *t, int err, int tb) {
 static void store_panic(lua_State *L, corun_Task *t) {
   lua_State *co = t->co;  /* co: err tb */
   corun__task_push(co, t);  /* co: err tb ud */
-  if (!(t->flags & NOCOPY))
+  if (!(t->flags & NOCOPY)) {
     set_report(co, t, 1, 2);
+    lua_pushvalue(t->rt->A, CORUN_ANCHOR_PANIC);  /* now it needs __gc */
+    lua_xmove(t->rt->A, co, 1);
+    lua_setmetatable(co, 3);
+  }
   if (!(t->flags & NOCOPY) && corun__transfer_needed(co, 1, 1)) {
     lua_pushcfunction(co, copy_out);
     lua_pushvalue(co, 1);

@@ -25,7 +25,11 @@ typedef struct corun_Runtime corun_Runtime;
 typedef struct corun_Task corun_Task;
 typedef struct corun_Nest corun_Nest;
 
+/* A task's metatable.  Only a task that panicked gets the variant with a
+   finalizer (to report an error nobody observed): finalizers are costly,
+   and a million tasks should not pay for a few failures. */
 #define CORUN_JOINHANDLE "corun.JoinHandle"
+#define CORUN_JOINHANDLE_PANIC "corun.JoinHandle (panicked)"
 
 typedef enum {
   CORUN_TASK_NEW,        /* spawned, never resumed: no coroutine yet */
