@@ -1,17 +1,6 @@
 -- The corun executable, run as a child process (see corun_exec in
 -- helper.lua).
 
-local function quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 describe("corun executable", function()
   it("runs a script file", function()
     local status, out, err = corun_script [[print("hello from the script")]]
@@ -214,8 +203,8 @@ describe("corun executable", function()
       kill -KILL $pid 2>/dev/null
       wait $pid
       echo $? >%s
-    ]]):format(quote(CORUN), quote(script), quote(out), quote(err),
-               quote(ready), quote(rc)))
+    ]]):format(shell_quote(CORUN), shell_quote(script), shell_quote(out), shell_quote(err),
+               shell_quote(ready), shell_quote(rc)))
     local status = tonumber(slurp(rc):match("%d+"))
     local stdout = slurp(out)
     for _, p in ipairs { script, ready, out, err, rc } do os.remove(p) end

@@ -1,5 +1,6 @@
 -- helper.lua: loaded by busted (see .busted) before the spec files.
--- Globals: run, shared, closer, CORUN, corun_exec, corun_script.
+-- Globals: run, shared, closer, CORUN, corun_exec, corun_script,
+-- shell_quote, slurp.
 local corun = require "corun"
 
 -- Wall-clock limit of one run(): a hang fails the test instead of stalling.
@@ -38,11 +39,13 @@ end
 -- The corun executable under test.
 CORUN = (os.getenv("CORUN_BUILD") or "build") .. "/corun"
 
-local function quote(s)
+-- A shell word for 's'.
+function shell_quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
-local function slurp(path)
+-- The contents of file 'path', which is removed.
+function slurp(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("a")
   f:close()
@@ -58,10 +61,10 @@ function corun_exec(args, input)
   local f = assert(io.open(inp, "wb"))
   f:write(input or "")
   f:close()
-  local words = { "timeout -s KILL 60", quote(CORUN) }
-  for _, a in ipairs(args) do words[#words + 1] = quote(a) end
+  local words = { "timeout -s KILL 60", shell_quote(CORUN) }
+  for _, a in ipairs(args) do words[#words + 1] = shell_quote(a) end
   os.execute(("%s <%s >%s 2>%s; echo $? >%s"):format(table.concat(words, " "),
-             quote(inp), quote(out), quote(err), quote(rc)))
+             shell_quote(inp), shell_quote(out), shell_quote(err), shell_quote(rc)))
   os.remove(inp)
   local status = tonumber(slurp(rc):match("%d+"))
   return status, slurp(out), slurp(err)
