@@ -11,9 +11,10 @@ typedef struct JoinError {
 } JoinError;              /* user values: 1 = error value, 2 = traceback */
 
 /* The task at index 1: its metatable is the class's (upvalue 2) or, for a
-   task that panicked, the variant with a finalizer. */
+   task that panicked, the variant with a finalizer.  A handle moved into
+   another task is usable only there. */
 static corun_Task *check_handle(lua_State *L, const char *fname) {
-  void *t = lua_touserdata(L, 1);
+  corun_Task *t = lua_touserdata(L, 1);
   if (t != NULL && lua_getmetatable(L, 1)) {
     int ok = lua_rawequal(L, -1, lua_upvalueindex(2));
     if (!ok) {
@@ -22,8 +23,15 @@ static corun_Task *check_handle(lua_State *L, const char *fname) {
       lua_pop(L, 1);
     }
     lua_pop(L, 1);
-    if (ok)
+    if (ok) {
+      if (t->owner != 0) {
+        corun_Runtime *rt = corunL_state(L)->rt;
+        if (rt == NULL || rt->current == NULL || rt->current->id != t->owner)
+          corunL_error(L, "corun", "JoinHandle was moved to task %I",
+                       (LUAI_UACINT)t->owner);
+      }
       return t;
+    }
   }
   corunL_typeerror(L, fname, 1, "JoinHandle");
   return NULL;
@@ -187,6 +195,8 @@ static const luaL_Reg error_meta[] = {
 void corunL_open_handle(lua_State *L) {
   corun__state(L);
   corunL_newclass(L, CORUN_JOINHANDLE, handle_methods, handle_meta);
+  lua_pushliteral(L, "move");  /* see host/transfer.c */
+  lua_setfield(L, -2, "__corun");
   luaL_newmetatable(L, CORUN_JOINHANDLE_PANIC);  /* the same, plus __gc */
   lua_pushnil(L);
   while (lua_next(L, -3)) {

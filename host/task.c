@@ -48,6 +48,46 @@ static void clear_values(lua_State *L, int idx, corun_Task *t, int from) {
   }
 }
 
+/* In protected mode: ud site target fn args... -> set the user values of
+   ud to what fn and the arguments become in the task. */
+static int copy_in_protected(lua_State *L) {
+  int i, n = lua_gettop(L) - 4;
+  corun_Crossing c;
+  corun__transfer_begin(L, &c, lua_touserdata(L, 2), "into a task",
+                        (lua_Integer)lua_tointeger(L, 3));
+  corun__transfer_push_fn(L, 4, &c);
+  lua_setiuservalue(L, 1, 1);
+  c.what = "argument";
+  for (i = 1; i <= n; i++) {
+    c.index = i + 1;
+    corun__transfer_push(L, 4 + i, &c);
+    lua_setiuservalue(L, 1, i + 1);
+  }
+  corun__transfer_commit(L, &c, 1);
+  return 0;
+}
+
+/* Copy the function at 'fnidx' and its 'nargs' arguments into the user
+   values of the task userdata on top of L.  Misuse errors propagate as
+   they are; running out of memory says where. */
+static void copy_in(lua_State *L, corun_Runtime *rt, int fnidx, int nargs,
+                    const char *site) {
+  int i, status;
+  luaL_checkstack(L, nargs + 6, "too many arguments");
+  lua_pushcfunction(L, copy_in_protected);
+  lua_pushvalue(L, -2);
+  lua_pushlightuserdata(L, (void *)site);
+  lua_pushinteger(L, rt->next_id);
+  for (i = 0; i <= nargs; i++)
+    lua_pushvalue(L, fnidx + i);
+  status = lua_pcall(L, nargs + 4, 0, 0);
+  if (status == LUA_ERRMEM)
+    luaL_error(L, "%s: not enough memory to copy the values into the task",
+               site);
+  if (status != LUA_OK)
+    lua_error(L);
+}
+
 /*
 ** Create a task running the function at 'fnidx' with the 'nargs' values
 ** after it, queue it, and leave its userdata (the JoinHandle) on top of L.
@@ -58,7 +98,6 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
                             int nargs, corun_Task *parent, int flags,
                             const char *site) {
   int i, nuv = nargs < 1 ? 2 : nargs + 1;
-  corun_Crossing c;
   corun_Task *t;
   fnidx = lua_absindex(L, fnidx);
   if (nargs > 8)
@@ -77,20 +116,14 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
   lua_pushvalue(rt->A, CORUN_ANCHOR_META);
   lua_xmove(rt->A, L, 1);
   lua_setmetatable(L, -2);
-  lua_pushvalue(L, fnidx);
-  lua_setiuservalue(L, -2, 1);
-  c.site = site;
-  c.direction = "into a task";
-  c.what = "argument";
-  for (i = 1; i <= nargs; i++) {
-    if ((flags & NOCOPY) || !corun__transfer_needed(L, fnidx + i, 1))
+  if ((flags & NOCOPY) || (corun__transfer_plain_fn(L, fnidx) &&
+                           !corun__transfer_needed(L, fnidx + 1, nargs)))
+    for (i = 0; i <= nargs; i++) {  /* nothing to copy: the fast path */
       lua_pushvalue(L, fnidx + i);
-    else {
-      c.index = i + 1;
-      corun__transfer_push(L, fnidx + i, &c);
+      lua_setiuservalue(L, -2, i + 1);
     }
-    lua_setiuservalue(L, -2, i + 1);
-  }
+  else
+    copy_in(L, rt, fnidx, nargs, site);
   t->ref = corun__runtime_anchor(L, rt);
   t->rt = rt;
   t->nvalues = nargs;
@@ -182,19 +215,25 @@ lua_State *corun__task_start(lua_State *L, corun_Task *t, int *nargs) {
   return co;
 }
 
-/* Copy the values on the stack out of the task (in protected mode). */
+/* In protected mode: copy the values on the stack out of the task; what
+   they are ("result", "error value") is upvalue 1. */
 static int copy_out(lua_State *L) {
   int i, n = lua_gettop(L);
   corun_Crossing c;
-  c.site = "corun";
-  c.direction = "out of a task";
-  c.what = "result";
-  luaL_checkstack(L, n, "too many results");
+  luaL_checkstack(L, n + 8, "too many results");
+  corun__transfer_begin(L, &c, "corun", "out of a task", 0);
+  c.what = lua_touserdata(L, lua_upvalueindex(1));
   for (i = 1; i <= n; i++) {
     c.index = i;
     corun__transfer_push(L, i, &c);
   }
+  corun__transfer_commit(L, &c, 0);
   return n;
+}
+
+static void push_copy_out(lua_State *L, const char *what) {
+  lua_pushlightuserdata(L, (void *)what);  /* no allocation */
+  lua_pushcclosure(L, copy_out, 1);
 }
 
 /* Push the message of the error value at 'idx' (may call __tostring). */
@@ -243,7 +282,7 @@ static void store_panic(lua_State *L, corun_Task *t) {
     lua_setmetatable(co, 3);
   }
   if (!(t->flags & NOCOPY) && corun__transfer_needed(co, 1, 1)) {
-    lua_pushcfunction(co, copy_out);
+    push_copy_out(co, "error value");
     lua_pushvalue(co, 1);
     if (lua_pcall(co, 1, 1, 0) != LUA_OK) {  /* keep what it says */
       lua_pop(co, 1);
@@ -296,7 +335,7 @@ void corun__task_end_ok(lua_State *L, corun_Task *t, int nres) {
   lua_State *co = t->co;
   int i;
   if (!(t->flags & NOCOPY) && corun__transfer_needed(co, 2, nres)) {
-    lua_pushcfunction(co, copy_out);
+    push_copy_out(co, "result");
     lua_insert(co, 2);
     if (lua_pcall(co, nres, LUA_MULTRET, 0) != LUA_OK) {
       /* a result cannot leave the task: it fails with that error */

@@ -76,6 +76,7 @@ struct corun_Task {
                              through, innermost first (NULL if none) */
   char *report;           /* owns: text of an unobserved panic, or NULL */
   lua_Integer id;         /* task id (a branch has its parent's) */
+  lua_Integer owner;      /* its handle was moved into this task, or 0 */
   uint64_t deadline;      /* timer deadline, uv_hrtime() nanoseconds */
   uint64_t seq;           /* timer order among equal deadlines */
   uint32_t heap_index;    /* slot in the timer heap, or CORUN_NO_TIMER */

@@ -1,22 +1,59 @@
 /*
-** transfer.c - copying values across task boundaries.
+** transfer.c - moving values across task boundaries (API.md, Ownership).
 **
-** One walk serves every crossing (spawn arguments, results, error values).
-** Scalars pass as they are (strings are immutable, so sharing one is a
-** copy); tables are deep-copied with an identity map, so cycles and shared
-** sub-tables keep their shape within one crossing; metatables travel by
-** reference.  Everything else is refused with an error that names where the
-** value sat: "corun.spawn: cannot move a coroutine into a task (argument 2,
-** field 'a.b[3]')".
+** One walk serves every crossing.  Per kind of value:
+**   nil, booleans, numbers, strings   pass as they are (immutable)
+**   the global table, modules         by identity (values of package.loaded)
+**   C functions                       by identity
+**   tables                            deep copy; metatables by reference
+**   Lua functions                     by identity when every upvalue holds an
+**                                     identity value ("plain"); otherwise a
+**                                     closure with its own cells, holding
+**                                     copies of the upvalues
+**   userdata whose metatable says     __corun = "share": by identity
+**                                     __corun = "move": by identity, and the
+**                                     receiving task becomes its owner
+**   coroutines, other userdata        refused, naming where they were
+**
+** Cells.  A closure gets its own upvalue cells through lua_upvaluejoin
+** onto "cell closures" (function() return v end, one fresh cell each).
+** Two closures that shared a cell share its copy.  A function found
+** inside a value gets a fresh closure (lua_load of its cached lua_dump),
+** so the spawner's function keeps its cells.  The spawned function itself
+** is moved, as with async move: the same closure, with its data cells
+** pointed at copies, and copies taken from "origin" cell closures that keep
+** the spawner's cells.  Only when a live task already owns that closure
+** does the new task get a fresh one, so spawning a named function in a loop
+** loads bytecode only while earlier tasks of it still run.
+**
+** The walk only pushes, reads and joins; the identity map of a crossing is
+** one Lua table on the stack (index c->map), also holding the set of
+** module values, the values to move and the spawned closure, under keys
+** that are addresses of statics.
 */
 #include <ctype.h>
 #include <string.h>
 #include <lauxlib.h>
+#include "runtime.h"
+#include "task.h"
 #include "transfer.h"
+
+static const char cache_key = 0;    /* registry: caches kept per state */
+static const char modules_key = 0;  /* map: set of module values */
+static const char moves_key = 0;    /* map: array of values to move */
+static const char spawned_key = 0;  /* map: the spawned function's closure */
+static const char plain_mark = 0;   /* map value: a plain function */
+static const char busy_mark = 0;    /* map value: being classified */
+
+enum { KIND_REFUSE, KIND_SHARE, KIND_MOVE };
 
 static void copy_value(lua_State *L, int idx, corun_Crossing *c);
 
-/* Is 'key' a plain identifier, so that it can be shown as '.key'? */
+/* ---------------------------------------------------------------------
+** Messages
+** --------------------------------------------------------------------- */
+
+/* Is 's' a plain identifier, so that it can be shown as '.s'? */
 static int is_name(const char *s, size_t len) {
   size_t i;
   if (len == 0 || isdigit((unsigned char)s[0]))
@@ -27,42 +64,58 @@ static int is_name(const char *s, size_t len) {
   return 1;
 }
 
-/* Push "argument 2, field 'a.b[3]'": where the walk is now. */
+static void add_key(lua_State *L, luaL_Buffer *b, int k, int first) {
+  size_t len;
+  if (lua_type(L, k) == LUA_TSTRING) {
+    const char *s = lua_tolstring(L, k, &len);
+    if (is_name(s, len)) {
+      if (!first)
+        luaL_addchar(b, '.');
+      luaL_addlstring(b, s, len);
+      return;
+    }
+    lua_pushfstring(L, "[\"%s\"]", s);
+  }
+  else if (lua_isinteger(L, k))
+    lua_pushfstring(L, "[%I]", (LUAI_UACINT)lua_tointeger(L, k));
+  else
+    lua_pushfstring(L, "[%s]", luaL_typename(L, k));
+  luaL_addvalue(b);
+}
+
+/* Push where the walk is: "argument 2, field 'a.b[3]', upvalue 'co'". */
 static void push_place(lua_State *L, const corun_Crossing *c) {
   luaL_Buffer b;
   int i, n = c->depth < CORUN_TRANSFER_MAXPATH ? c->depth
                                                : CORUN_TRANSFER_MAXPATH;
+  int in_field = 0, empty = 1;
   luaL_buffinit(L, &b);
-  lua_pushfstring(L, "%s %d", c->what, c->index);
-  luaL_addvalue(&b);
-  if (n > 0)
-    luaL_addstring(&b, ", field '");
+  if (c->what != NULL) {
+    lua_pushfstring(L, "%s %d", c->what, c->index);
+    luaL_addvalue(&b);
+    empty = 0;
+  }
   for (i = 0; i < n; i++) {
-    int k = c->keys[i];
-    size_t len;
-    if (lua_type(L, k) == LUA_TSTRING) {
-      const char *s = lua_tolstring(L, k, &len);
-      if (is_name(s, len)) {
-        if (i > 0) luaL_addchar(&b, '.');
-        luaL_addlstring(&b, s, len);
-      }
-      else {
-        lua_pushfstring(L, "[\"%s\"]", s);
-        luaL_addvalue(&b);
-      }
-    }
-    else if (lua_isinteger(L, k)) {
-      lua_pushfstring(L, "[%I]", (LUAI_UACINT)lua_tointeger(L, k));
-      luaL_addvalue(&b);
+    const corun_PathStep *step = &c->path[i];
+    if (step->key != 0) {
+      if (!in_field)
+        luaL_addstring(&b, empty ? "field '" : ", field '");
+      add_key(L, &b, step->key, !in_field);
+      in_field = 1;
     }
     else {
-      lua_pushfstring(L, "[%s]", luaL_typename(L, k));
-      luaL_addvalue(&b);
+      if (in_field)
+        luaL_addchar(&b, '\'');
+      luaL_addstring(&b, empty ? "upvalue '" : ", upvalue '");
+      luaL_addstring(&b, step->upvalue);
+      luaL_addchar(&b, '\'');
+      in_field = 0;
     }
+    empty = 0;
   }
   if (c->depth > CORUN_TRANSFER_MAXPATH)
     luaL_addstring(&b, "...");
-  if (n > 0)
+  if (in_field)
     luaL_addchar(&b, '\'');
   luaL_pushresult(&b);
 }
@@ -80,40 +133,259 @@ static int refuse(lua_State *L, corun_Crossing *c, const char *kind) {
 static const char *kind_of(lua_State *L, int idx) {
   switch (lua_type(L, idx)) {
     case LUA_TTHREAD: return "a coroutine";
-    case LUA_TFUNCTION: return "a function";
     case LUA_TLIGHTUSERDATA: return "a light userdata";
-    case LUA_TUSERDATA: {
-      const char *name = NULL;
+    case LUA_TUSERDATA:
       if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
-        name = lua_pushfstring(L, "a %s", lua_tostring(L, -1));
-      return name ? name : "a userdata";
-    }
+        return lua_pushfstring(L, "a %s", lua_tostring(L, -1));
+      return "a userdata";
     default: return lua_pushfstring(L, "a %s", luaL_typename(L, idx));
   }
 }
 
+/* Upvalue names are empty in stripped functions. */
+static const char *upvalue_name(const char *name) {
+  return name != NULL && name[0] != '\0' ? name : "?";
+}
+
+static void enter(lua_State *L, corun_Crossing *c, int key,
+                  const char *upvalue) {
+  if (c->depth >= CORUN_TRANSFER_MAXDEPTH)
+    refuse(L, c, lua_pushfstring(L, "a value nested deeper than %d levels",
+                                 CORUN_TRANSFER_MAXDEPTH));
+  if (c->depth < CORUN_TRANSFER_MAXPATH) {
+    c->path[c->depth].key = key;
+    c->path[c->depth].upvalue = upvalue;
+  }
+  c->depth++;
+}
+
+/* ---------------------------------------------------------------------
+** Caches kept per Lua state: bytecode of copied functions, origins of
+** moved ones, the task owning each moved closure, the cell maker.
+** --------------------------------------------------------------------- */
+
+static void new_weak(lua_State *L, const char *field, const char *mode) {
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, mode);
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, field);
+}
+
+/* Push cache 'field'. */
+static void push_cache(lua_State *L, const char *field) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    new_weak(L, "bytecode", "k");  /* function -> its lua_dump */
+    new_weak(L, "origin", "k");    /* function -> {[i] = cell closure} */
+    new_weak(L, "owner", "kv");    /* closure -> task userdata */
+    if (luaL_loadstring(L, "local v = ... return function() return v end")
+        != LUA_OK)
+      lua_error(L);
+    lua_setfield(L, -2, "cell");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+  }
+  lua_getfield(L, -1, field);
+  lua_remove(L, -2);
+}
+
+/* Replace the value on top by a closure whose upvalue 1 is a new cell
+   holding it. */
+static void make_cell(lua_State *L) {
+  push_cache(L, "cell");
+  lua_insert(L, -2);
+  lua_call(L, 1, 1);
+}
+
+typedef struct DumpState {
+  luaL_Buffer b;          /* the bytecode */
+  int started;            /* b initialised (after lua_dump read the function) */
+} DumpState;
+
+static int dump_writer(lua_State *L, const void *p, size_t size, void *ud) {
+  DumpState *d = ud;
+  if (!d->started) {
+    luaL_buffinit(L, &d->b);
+    d->started = 1;
+  }
+  luaL_addlstring(&d->b, p, size);
+  return 0;
+}
+
+/* Push a new closure of the Lua function at 'idx' (its own prototype
+   copy, upvalues not yet set), from its bytecode, dumped once. */
+static void push_fresh_closure(lua_State *L, int idx) {
+  size_t len;
+  const char *code;
+  push_cache(L, "bytecode");
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, -2) != LUA_TSTRING) {  /* cache bytecode */
+    DumpState d;
+    lua_pop(L, 1);
+    d.started = 0;
+    lua_pushvalue(L, idx);
+    lua_dump(L, dump_writer, &d, 0);  /* debug information kept */
+    if (!d.started)
+      luaL_buffinit(L, &d.b);
+    luaL_pushresult(&d.b);            /* ... cache f code */
+    lua_remove(L, -2);
+    lua_pushvalue(L, idx);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
+  }
+  code = lua_tolstring(L, -1, &len);
+  if (luaL_loadbufferx(L, code, len, "=?", "b") != LUA_OK)
+    lua_error(L);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
+/* ---------------------------------------------------------------------
+** Classification
+** --------------------------------------------------------------------- */
+
+/* What a userdata's metatable says about crossing. */
+static int userdata_kind(lua_State *L, int idx) {
+  int kind = KIND_REFUSE, tt = luaL_getmetafield(L, idx, "__corun");
+  if (tt == LUA_TNIL)
+    return kind;
+  if (tt == LUA_TSTRING) {
+    const char *s = lua_tostring(L, -1);
+    kind = strcmp(s, "share") == 0 ? KIND_SHARE
+           : strcmp(s, "move") == 0 ? KIND_MOVE : KIND_REFUSE;
+  }
+  lua_pop(L, 1);
+  return kind;
+}
+
+/* Is the table at 'idx' a module (a value of package.loaded)?  The set of
+   module values is made once per crossing. */
+static int is_module(lua_State *L, int idx, corun_Crossing *c) {
+  int found;
+  lua_rawgetp(L, c->map, &modules_key);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {  /* set loaded name value */
+      if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TUSERDATA
+          || lua_type(L, -1) == LUA_TFUNCTION) {
+        lua_pushboolean(L, 1);
+        lua_rawset(L, -5);
+      }
+      else
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, c->map, &modules_key);
+  }
+  lua_pushvalue(L, idx);
+  found = lua_rawget(L, -2) != LUA_TNIL;
+  lua_pop(L, 2);
+  return found;
+}
+
+static int plain_fn(lua_State *L, int idx, corun_Crossing *c);
+
+/* May an upvalue cell holding the value at 'idx' stay shared?  Only when
+   the value passes by identity: the global table, modules, C functions,
+   plain Lua functions, shared userdata. */
+static int identity_value(lua_State *L, int idx, corun_Crossing *c) {
+  switch (lua_type(L, idx)) {
+    case LUA_TTABLE:
+      return lua_topointer(L, idx) == c->globals || is_module(L, idx, c);
+    case LUA_TFUNCTION:
+      return lua_iscfunction(L, idx) || plain_fn(L, idx, c);
+    case LUA_TUSERDATA:
+      return userdata_kind(L, idx) == KIND_SHARE;
+    default:
+      return 0;
+  }
+}
+
+/*
+** Is the Lua function at 'idx' plain (all its upvalues identity values)?
+** A function met again while being classified is assumed plain; a result
+** that rests on such an assumption is not remembered.
+*/
+static int plain_fn(lua_State *L, int idx, corun_Crossing *c) {
+  int i, plain = 1, outer = c->assumed;
+  const void *mark;
+  idx = lua_absindex(L, idx);
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, c->map) == LUA_TFUNCTION) {  /* copied: not plain */
+    lua_pop(L, 1);
+    return 0;
+  }
+  mark = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (mark == &plain_mark)
+    return 1;
+  if (mark == &busy_mark) {
+    c->assumed = 1;
+    return 1;
+  }
+  luaL_checkstack(L, 4, "value too deep to copy");
+  lua_pushvalue(L, idx);
+  lua_pushlightuserdata(L, (void *)&busy_mark);
+  lua_rawset(L, c->map);
+  c->assumed = 0;
+  for (i = 1; plain && lua_getupvalue(L, idx, i) != NULL; i++) {
+    plain = identity_value(L, -1, c);
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, idx);
+  if (plain && !c->assumed)
+    lua_pushlightuserdata(L, (void *)&plain_mark);
+  else
+    lua_pushnil(L);
+  lua_rawset(L, c->map);
+  c->assumed |= outer;
+  return plain;
+}
+
+/* ---------------------------------------------------------------------
+** Copying
+** --------------------------------------------------------------------- */
+
+/* Record a value to move: its new owner is set at commit. */
+static void add_move(lua_State *L, int idx, corun_Crossing *c) {
+  if (lua_rawgetp(L, c->map, &moves_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, c->map, &moves_key);
+  }
+  lua_pushvalue(L, idx);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 1);
+}
+
 static void copy_table(lua_State *L, int idx, corun_Crossing *c) {
   int copy;
-  if (c->depth >= CORUN_TRANSFER_MAXDEPTH) {
-    refuse(L, c, lua_pushfstring(L, "a table nested deeper than %d levels",
-                                 CORUN_TRANSFER_MAXDEPTH));
-  }
-  luaL_checkstack(L, 6, "value too deep to copy");
   lua_pushvalue(L, idx);
-  if (lua_rawget(L, c->visited) != LUA_TNIL)  /* seen in this crossing */
+  if (lua_rawget(L, c->map) != LUA_TNIL)  /* seen in this crossing */
     return;
   lua_pop(L, 1);
+  if (lua_topointer(L, idx) == c->globals || is_module(L, idx, c)) {
+    lua_pushvalue(L, idx);  /* by identity */
+    return;
+  }
+  luaL_checkstack(L, 6, "value too deep to copy");
   lua_createtable(L, (int)lua_rawlen(L, idx), 0);
   copy = lua_gettop(L);
   lua_pushvalue(L, idx);
   lua_pushvalue(L, copy);
-  lua_rawset(L, c->visited);  /* visited[original] = copy */
+  lua_rawset(L, c->map);  /* map[original] = copy */
   lua_pushnil(L);
   while (lua_next(L, idx)) {  /* ... copy key value */
     int key = lua_gettop(L) - 1;
-    if (c->depth < CORUN_TRANSFER_MAXPATH)
-      c->keys[c->depth] = key;
-    c->depth++;
+    enter(L, c, key, NULL);
     copy_value(L, key, c);       /* ... key value key' */
     copy_value(L, key + 1, c);   /* ... key value key' value' */
     c->depth--;
@@ -124,36 +396,89 @@ static void copy_table(lua_State *L, int idx, corun_Crossing *c) {
     lua_setmetatable(L, copy);
 }
 
+/*
+** Point upvalue 'ti' of closure 'tgt' at a cell holding a copy of upvalue
+** 'si' of function 'src' (named 'name' in errors).  Closures that shared a
+** cell share its copy.
+*/
+static void join_copy(lua_State *L, int src, int si, int tgt, int ti,
+                      const char *name, corun_Crossing *c) {
+  lua_pushlightuserdata(L, lua_upvalueid(L, src, si));
+  if (lua_rawget(L, c->map) == LUA_TNIL) {  /* first time: copy the cell */
+    lua_pop(L, 1);
+    lua_getupvalue(L, src, si);            /* ... v */
+    enter(L, c, 0, name);
+    copy_value(L, lua_gettop(L), c);       /* ... v v' */
+    c->depth--;
+    lua_remove(L, -2);
+    make_cell(L);                          /* ... cell */
+    lua_pushlightuserdata(L, lua_upvalueid(L, src, si));
+    lua_pushvalue(L, -2);
+    lua_rawset(L, c->map);
+  }
+  lua_upvaluejoin(L, tgt, ti, lua_gettop(L), 1);
+  lua_pop(L, 1);
+}
+
+/* A Lua function that is not plain, found inside a value or an upvalue:
+   push a fresh closure with copied cells (identity cells shared). */
+static void copy_function(lua_State *L, int idx, corun_Crossing *c) {
+  int i, tgt;
+  const char *name;
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, c->map) == LUA_TFUNCTION)  /* copied already */
+    return;
+  lua_pop(L, 1);
+  luaL_checkstack(L, 6, "value too deep to copy");
+  push_fresh_closure(L, idx);
+  tgt = lua_gettop(L);
+  lua_pushvalue(L, idx);
+  lua_pushvalue(L, tgt);
+  lua_rawset(L, c->map);  /* map[original] = copy, before the cycles */
+  for (i = 1; (name = lua_getupvalue(L, idx, i)) != NULL; i++) {
+    int keep = identity_value(L, -1, c);
+    lua_pop(L, 1);
+    if (keep)
+      lua_upvaluejoin(L, tgt, i, idx, i);
+    else
+      join_copy(L, idx, i, tgt, i, upvalue_name(name), c);
+  }
+}
+
 static void copy_value(lua_State *L, int idx, corun_Crossing *c) {
   switch (lua_type(L, idx)) {
     case LUA_TNIL: case LUA_TBOOLEAN: case LUA_TNUMBER: case LUA_TSTRING:
       lua_pushvalue(L, idx);
-      break;
+      return;
     case LUA_TTABLE:
       copy_table(L, idx, c);
-      break;
+      return;
+    case LUA_TFUNCTION:
+      if (lua_iscfunction(L, idx) || plain_fn(L, idx, c))
+        lua_pushvalue(L, idx);
+      else
+        copy_function(L, idx, c);
+      return;
+    case LUA_TUSERDATA:
+      switch (userdata_kind(L, idx)) {
+        case KIND_MOVE:
+          add_move(L, idx, c);
+          /* FALLTHROUGH */
+        case KIND_SHARE:
+          lua_pushvalue(L, idx);
+          return;
+        default:
+          break;
+      }
+      /* FALLTHROUGH */
     default:
       refuse(L, c, kind_of(L, idx));
   }
 }
 
-/*
-** Push a copy of the value at 'idx' of L.  Raises (with the message
-** described above) if the value, or anything inside it, cannot cross.
-*/
-void corun__transfer_push(lua_State *L, int idx, corun_Crossing *c) {
-  idx = lua_absindex(L, idx);
-  c->depth = 0;
-  if (lua_type(L, idx) != LUA_TTABLE) {
-    copy_value(L, idx, c);
-    return;
-  }
-  lua_newtable(L);  /* identity map of this crossing */
-  c->visited = lua_gettop(L);
-  copy_table(L, idx, c);
-  lua_remove(L, c->visited);
-  c->visited = 0;
-}
+/* ---------------------------------------------------------------------
+** Crossings
+** --------------------------------------------------------------------- */
 
 /* Do any of the 'n' values from 'first' need a walk (not plain scalars)? */
 int corun__transfer_needed(lua_State *L, int first, int n) {
@@ -165,4 +490,161 @@ int corun__transfer_needed(lua_State *L, int first, int n) {
       return 1;
   }
   return 0;
+}
+
+/* Is the function at 'idx' plain at a glance: a C function, or a Lua
+   function whose upvalues hold only the global table and C functions?
+   (The spawn fast path: no crossing needed for it.) */
+int corun__transfer_plain_fn(lua_State *L, int idx) {
+  const void *globals;
+  int i, plain = 1;
+  if (lua_iscfunction(L, idx))
+    return 1;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  globals = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  for (i = 1; plain && lua_getupvalue(L, idx, i) != NULL; i++) {
+    plain = lua_iscfunction(L, -1) || lua_topointer(L, -1) == globals;
+    lua_pop(L, 1);
+  }
+  return plain;
+}
+
+/* Start a crossing: push its identity map. */
+void corun__transfer_begin(lua_State *L, corun_Crossing *c, const char *site,
+                           const char *direction, lua_Integer target) {
+  c->site = site;
+  c->direction = direction;
+  c->what = NULL;
+  c->index = 0;
+  c->target = target;
+  c->depth = 0;
+  c->assumed = 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  c->globals = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  lua_newtable(L);
+  c->map = lua_gettop(L);
+}
+
+/* Push what the value at 'idx' becomes on the other side (c->what and
+   c->index name it in errors). */
+void corun__transfer_push(lua_State *L, int idx, corun_Crossing *c) {
+  idx = lua_absindex(L, idx);
+  c->depth = 0;
+  copy_value(L, idx, c);
+}
+
+/* The origin of the spawned function 'f' (at 'idx'): for each upvalue
+   that is not an identity value, a cell closure joined to f's own cell, so
+   that copies come from the spawner's cells even after f was moved. */
+static void push_origin(lua_State *L, int idx, corun_Crossing *c) {
+  int i;
+  push_cache(L, "origin");
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, -2) == LUA_TTABLE) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 1);
+  lua_newtable(L);  /* ... cache origin */
+  for (i = 1; lua_getupvalue(L, idx, i) != NULL; i++) {
+    if (identity_value(L, -1, c)) {
+      lua_pop(L, 1);
+      continue;
+    }
+    make_cell(L);
+    lua_upvaluejoin(L, -1, 1, idx, i);  /* the cell closure: f's cell */
+    lua_rawseti(L, -2, i);
+  }
+  lua_pushvalue(L, idx);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, -4);
+  lua_remove(L, -2);
+}
+
+/* Does a task that is not done own the closure at 'idx'? */
+static int owned_by_live_task(lua_State *L, int idx) {
+  corun_Task *t;
+  push_cache(L, "owner");
+  lua_pushvalue(L, idx);
+  lua_rawget(L, -2);
+  t = lua_touserdata(L, -1);
+  lua_pop(L, 2);
+  return t != NULL && t->state != CORUN_TASK_DONE;
+}
+
+/*
+** Push the function a new task runs, for the spawned function at 'idx':
+** itself if plain; else, moved (its data cells pointed at copies), or a
+** fresh closure when a live task owns it already.
+*/
+void corun__transfer_push_fn(lua_State *L, int idx, corun_Crossing *c) {
+  int origin, tgt;
+  idx = lua_absindex(L, idx);
+  c->what = NULL;
+  c->depth = 0;
+  if (lua_iscfunction(L, idx) || plain_fn(L, idx, c)) {
+    lua_pushvalue(L, idx);
+    return;
+  }
+  push_origin(L, idx, c);
+  origin = lua_gettop(L);
+  if (owned_by_live_task(L, idx)) {
+    int i;
+    push_fresh_closure(L, idx);
+    for (i = 1; lua_getupvalue(L, idx, i) != NULL; i++) {
+      lua_pop(L, 1);
+      if (lua_rawgeti(L, origin, i) == LUA_TNIL)  /* identity: share */
+        lua_upvaluejoin(L, -2, i, idx, i);
+      lua_pop(L, 1);
+    }
+  }
+  else
+    lua_pushvalue(L, idx);
+  tgt = lua_gettop(L);
+  lua_pushvalue(L, idx);
+  lua_pushvalue(L, tgt);
+  lua_rawset(L, c->map);  /* f met again in the arguments: the same */
+  lua_pushvalue(L, tgt);
+  lua_rawsetp(L, c->map, &spawned_key);
+  lua_pushnil(L);
+  while (lua_next(L, origin)) {  /* ... origin tgt i cell */
+    int i = (int)lua_tointeger(L, -2);
+    const char *name = lua_getupvalue(L, idx, i);
+    lua_pop(L, 1);
+    join_copy(L, lua_gettop(L), 1, tgt, i, upvalue_name(name), c);
+    lua_pop(L, 1);
+  }
+  lua_remove(L, origin);
+}
+
+/*
+** End a crossing that succeeded: the moved values now belong to the
+** receiving task, and the spawned closure to the task at index 'task' (0:
+** none).  Pops the identity map, which must be on top.
+*/
+void corun__transfer_commit(lua_State *L, corun_Crossing *c, int task) {
+  task = task != 0 ? lua_absindex(L, task) : 0;
+  if (lua_rawgetp(L, c->map, &moves_key) == LUA_TTABLE) {
+    lua_Integer i, n = (lua_Integer)lua_rawlen(L, -1);
+    for (i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      if (luaL_testudata(L, -1, CORUN_JOINHANDLE) ||
+          luaL_testudata(L, -1, CORUN_JOINHANDLE_PANIC))
+        ((corun_Task *)lua_touserdata(L, -1))->owner = c->target;
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  if (task != 0) {
+    if (lua_rawgetp(L, c->map, &spawned_key) == LUA_TFUNCTION) {
+      push_cache(L, "owner");
+      lua_insert(L, -2);
+      lua_pushvalue(L, task);
+      lua_rawset(L, -3);  /* owner[closure] = task */
+    }
+    lua_pop(L, 1);
+  }
+  lua_remove(L, c->map);
 }

@@ -1,5 +1,11 @@
 /*
 ** transfer.h - every value that crosses a task boundary goes through here.
+**
+** A crossing is one act of handing values to another task (a spawn call,
+** a task's results, its error value): begin, push each value, commit.
+** Within one crossing, tables, functions and upvalue cells that appear
+** twice are copied once, so the copy keeps the shape of the original.
+** What each kind of value becomes is the table in API.md (Ownership).
 */
 #ifndef CORUN_TRANSFER_H
 #define CORUN_TRANSFER_H
@@ -7,20 +13,35 @@
 #include <lua.h>
 
 #define CORUN_TRANSFER_MAXDEPTH 200  /* nesting limit of one crossing */
-#define CORUN_TRANSFER_MAXPATH 8     /* path components kept for messages */
+#define CORUN_TRANSFER_MAXPATH 16    /* path steps kept for messages */
 
-/* One crossing: where the values go and how to name them in errors. */
+/* One step of the path from a root value to where the walk is. */
+typedef struct corun_PathStep {
+  int key;                /* stack index of a table key, or 0 */
+  const char *upvalue;    /* or the name of an upvalue */
+} corun_PathStep;
+
 typedef struct corun_Crossing {
   const char *site;       /* who crosses, for messages: "corun.spawn" */
   const char *direction;  /* "into a task" or "out of a task" */
-  const char *what;       /* "argument" or "result" */
-  int index;              /* number of the argument or result */
-  int visited;            /* stack index of the identity map, or 0 */
-  int depth;              /* current table nesting */
-  int keys[CORUN_TRANSFER_MAXPATH];  /* stack indices of the keys walked */
+  const char *what;       /* root of the value being pushed: "argument",
+                             "result", or NULL for the spawned function */
+  int index;              /* number of that argument or result */
+  lua_Integer target;     /* id of the receiving task (0: none) */
+  int map;                /* stack index of the identity map */
+  int depth;              /* current nesting of tables and functions */
+  int assumed;            /* a classification assumed a function in a
+                             cycle was plain: its result is not kept */
+  const void *globals;    /* the global table */
+  corun_PathStep path[CORUN_TRANSFER_MAXPATH];  /* where the walk is */
 } corun_Crossing;
 
-void corun__transfer_push(lua_State *L, int idx, corun_Crossing *c);
 int corun__transfer_needed(lua_State *L, int first, int n);
+int corun__transfer_plain_fn(lua_State *L, int idx);
+void corun__transfer_begin(lua_State *L, corun_Crossing *c, const char *site,
+                           const char *direction, lua_Integer target);
+void corun__transfer_push(lua_State *L, int idx, corun_Crossing *c);
+void corun__transfer_push_fn(lua_State *L, int idx, corun_Crossing *c);
+void corun__transfer_commit(lua_State *L, corun_Crossing *c, int task);
 
 #endif

@@ -126,11 +126,17 @@ describe("corun.spawn", function()
                            "task (argument 3, field 'a.b[3]')", 1, true), err)
   end)
 
-  it("refuses a function inside a table argument", function()
-    local ok, err = spawn_error({ f = function() end })
-    assert.is_false(ok)
-    assert.truthy(err:find("corun.spawn: cannot move a function into a " ..
-                           "task (argument 2, field 'f')", 1, true), err)
+  it("copies a function inside a table argument", function()
+    local cell = { n = 1 }
+    local ok, a, b = spawn_await(function(t) return t.f(), t.f() end,
+                                 { f = function()
+                                   cell.n = cell.n + 1
+                                   return cell.n
+                                 end })
+    assert.is_true(ok)
+    assert.equal(2, a)
+    assert.equal(3, b)
+    assert.equal(1, cell.n)
   end)
 
   it("refuses a userdata argument", function()
@@ -199,5 +205,247 @@ describe("JoinHandle:await", function()
     assert.is_true(err:is_panic())
     assert.truthy(tostring(err):find("cannot move a coroutine out of a task",
                                      1, true), tostring(err))
+  end)
+end)
+
+-- Ownership (API.md): what crosses with the spawned function's upvalues,
+-- what passes by identity, what moves.
+describe("corun.spawn", function()
+  it("gives the task its own cell for a captured local", function()
+    local n = 1
+    local ok, got = spawn_await(function() n = n + 1; return n end)
+    assert.is_true(ok)
+    assert.equal(2, got)
+    assert.equal(1, n)
+  end)
+
+  it("does not show the spawner's later assignments to the task", function()
+    local n = 1
+    local ok, got = run(function()
+      local h = corun.spawn(function() corun.sleep(0.01); return n end)
+      n = 5
+      return h:await()
+    end)
+    assert.is_true(ok)
+    assert.equal(1, got)
+  end)
+
+  it("gives the task its own copy of a captured table", function()
+    local t = { x = 1 }
+    local ok, got = spawn_await(function() t.x = 2; return t.x end)
+    assert.is_true(ok)
+    assert.equal(2, got)
+    assert.equal(1, t.x)
+  end)
+
+  it("keeps two closures that share a local sharing one cell", function()
+    local count = 0
+    local function inc() count = count + 1 end
+    local function get() return count end
+    local ok, got = spawn_await(function() inc(); inc(); return get() end)
+    assert.is_true(ok)
+    assert.equal(2, got)
+    assert.equal(0, count)
+  end)
+
+  it("copies a function argument with its upvalues", function()
+    local v = { 1 }
+    local function f() v[1] = v[1] + 1; return v[1] end
+    local ok, a, b = spawn_await(function(g) return g(), g() end, f)
+    assert.is_true(ok)
+    assert.same({ 2, 3 }, { a, b })
+    assert.equal(1, v[1])
+    assert.equal(2, f())  -- the spawner's function keeps its own cells
+  end)
+
+  it("passes a function without data upvalues by identity", function()
+    local function double(x) return 2 * x end
+    SHARED_DOUBLE = double
+    local ok, same, r = spawn_await(function(g)
+      return g == SHARED_DOUBLE, g(21)
+    end, double)
+    SHARED_DOUBLE = nil
+    assert.is_true(ok)
+    assert.is_true(same)
+    assert.equal(42, r)
+  end)
+
+  it("passes C functions by identity", function()
+    local ok, same = spawn_await(function(f) return f == print end, print)
+    assert.is_true(ok and same)
+  end)
+
+  it("passes modules by identity", function()
+    package.loaded["corun_spec_module"] = { name = "module" }
+    local m = package.loaded["corun_spec_module"]
+    local ok, same, same_string = spawn_await(function(a, b)
+      return a == package.loaded["corun_spec_module"], b == string
+    end, m, string)
+    package.loaded["corun_spec_module"] = nil
+    assert.is_true(ok)
+    assert.is_true(same)
+    assert.is_true(same_string)
+  end)
+
+  it("passes the global table by identity", function()
+    local ok, same = spawn_await(function(g) return g == _G end, _G)
+    assert.is_true(ok and same)
+  end)
+
+  it("runs a recursive local function in the task", function()
+    local function fact(n) return n <= 1 and 1 or n * fact(n - 1) end
+    local ok, got = spawn_await(fact, 5)
+    assert.is_true(ok)
+    assert.equal(120, got)
+  end)
+
+  it("gives two live tasks of the same function their own cells",
+     function()
+    local n = 0
+    local function work() n = n + 1; corun.sleep(0.01); return n end
+    local a, b = run(function()
+      local h1, h2 = corun.spawn(work), corun.spawn(work)
+      return select(2, h1:await()), select(2, h2:await())
+    end)
+    assert.equal(1, a)
+    assert.equal(1, b)
+    assert.equal(0, n)
+  end)
+
+  it("gives independent tasks to a named function spawned in a loop",
+     function()
+    local config = { scale = 10, seen = 0 }
+    local function process(i)
+      config.seen = config.seen + 1
+      corun.yield_now()
+      return i * config.scale, config.seen
+    end
+    local results = run(function()
+      local hs, out = {}, {}
+      for i = 1, 5 do hs[i] = corun.spawn(process, i) end
+      for i = 1, 5 do out[i] = { select(2, hs[i]:await()) } end
+      return out
+    end)
+    for i = 1, 5 do assert.same({ i * 10, 1 }, results[i]) end
+    assert.equal(0, config.seen)
+  end)
+
+  it("copies from the spawner's cells each time it spawns a function",
+     function()
+    local n = 0
+    local function work() n = n + 1; return n end
+    local first, second = run(function()
+      local _, a = corun.spawn(work):await()
+      n = 10
+      local _, b = corun.spawn(work):await()
+      return a, b
+    end)
+    assert.equal(1, first)
+    assert.equal(11, second)
+    assert.equal(10, n)
+  end)
+
+  it("keeps one table shared by two arguments shared in the task",
+     function()
+    local t = {}
+    local ok, same = spawn_await(function(a, b) return a == b end, t, t)
+    assert.is_true(ok and same)
+  end)
+
+  it("names the upvalue that holds a refused value", function()
+    local co = coroutine.create(function() end)
+    local ok, err = run(function()
+      return pcall(corun.spawn, function() return co end)
+    end)
+    assert.is_false(ok)
+    assert.equal("corun.spawn: cannot move a coroutine into a task " ..
+                 "(upvalue 'co')", err)
+  end)
+
+  it("names the path through a function inside an argument", function()
+    local co = coroutine.create(function() end)
+    local ok, err = run(function()
+      return pcall(corun.spawn, function() end,
+                   { cb = function() return co end })
+    end)
+    assert.is_false(ok)
+    assert.equal("corun.spawn: cannot move a coroutine into a task " ..
+                 "(argument 2, field 'cb', upvalue 'co')", err)
+  end)
+
+  it("refuses a value nested deeper than the limit, and goes on", function()
+    local deep = {}
+    local t = deep
+    for _ = 1, 300 do t.next = {}; t = t.next end
+    local ok, err, after = run(function()
+      local ok, err = pcall(corun.spawn, function() end, deep)
+      local _, v = corun.spawn(function() return "still fine" end):await()
+      return ok, err, v
+    end)
+    assert.is_false(ok)
+    assert.matches("^corun%.spawn: cannot move a value nested deeper than " ..
+                   "200 levels into a task %(argument 2, field 'next", err)
+    assert.equal("still fine", after)
+  end)
+end)
+
+describe("JoinHandle", function()
+  it("moves into the task it is passed to", function()
+    local ok, inner_ok, v = run(function()
+      local h = corun.spawn(function() return 7 end)
+      return corun.spawn(function(hh) return hh:await() end, h):await()
+    end)
+    assert.is_true(ok)
+    assert.is_true(inner_ok)
+    assert.equal(7, v)
+  end)
+
+  it("cannot be used by the spawner after it moved", function()
+    local ok, err, id = run(function()
+      local h = corun.spawn(function() return 7 end)
+      local h2 = corun.spawn(function(hh) return hh:await() end, h)
+      local ok, err = pcall(h.await, h)
+      h2:await()
+      return ok, err, h2:id()
+    end)
+    assert.is_false(ok)
+    assert.equal("corun: JoinHandle was moved to task " .. id, err)
+  end)
+
+  it("moves with the upvalue that captures it", function()
+    local ok, err = run(function()
+      local h = corun.spawn(function() return 1 end)
+      local h2 = corun.spawn(function() return h:await() end)
+      assert(select(2, h2:await()) == true)
+      return pcall(h.is_finished, h)
+    end)
+    assert.is_false(ok)
+    assert.matches("^corun: JoinHandle was moved to task %d+$", err)
+  end)
+
+  it("moves out of a task as a result", function()
+    local ok, v = run(function()
+      local _, inner = corun.spawn(function()
+        return corun.spawn(function() return "inner" end)
+      end):await()
+      return inner:await()
+    end)
+    assert.is_true(ok)
+    assert.equal("inner", v)
+  end)
+end)
+
+describe("JoinHandle:await", function()
+  it("gives the awaiter a working copy of a returned closure", function()
+    local ok, a, b = run(function()
+      local _, f = corun.spawn(function()
+        local n = 0
+        return function() n = n + 1; return n end
+      end):await()
+      return true, f(), f()
+    end)
+    assert.is_true(ok)
+    assert.equal(1, a)
+    assert.equal(2, b)
   end)
 end)
