@@ -27,7 +27,7 @@ CORE_SRC := host/runtime.c host/task.c host/sched.c host/timer.c \
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS  := $(wildcard host/*.h bindings/*.h)
 
-.PHONY: all build install clean test test-asan demo deps bench examples check-deps
+.PHONY: all build tests install clean test test-asan demo deps bench examples
 
 all build: $(BUILD)/corun $(BUILD)/lib/corun/core.so
 
@@ -53,6 +53,14 @@ $(BUILD)/obj/gen/init_lua.o: $(BUILD)/gen/init_lua.c
 $(BUILD)/corun: $(BUILD)/obj/host/main.o $(CORE_OBJ) $(BUILD)/obj/gen/init_lua.o
 	$(CC) $(CFLAGS) -Wl,-E -o $@ $^ $(LIB_LDIR) -l$(LUALIB) $(UV_LIBS) -lm $(LDFLAGS)
 
+# C test programs run by the specs.
+$(BUILD)/test/oom: spec/c/oom.c $(CORE_OBJ) $(BUILD)/obj/gen/init_lua.o $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ spec/c/oom.c $(CORE_OBJ) $(BUILD)/obj/gen/init_lua.o \
+	  $(LIB_LDIR) -l$(LUALIB) $(UV_LIBS) -lm $(LDFLAGS)
+
+tests: all $(BUILD)/test/oom
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/corun $(DESTDIR)$(LUADIR)/corun
 	install -m 755 $(BUILD)/corun $(DESTDIR)$(BINDIR)/corun
@@ -72,7 +80,7 @@ demo: deps
 	$(BUILD)/corun examples/hello.lua
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory tests
 	CORUN_BUILD=$(BUILD) timeout 900 $(LUA) tools/busted.lua
 
 # The same specs with AddressSanitizer and UndefinedBehaviorSanitizer: the
@@ -81,7 +89,7 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=all
 test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" \
-	  LDFLAGS="-fsanitize=address,undefined" all
+	  LDFLAGS="-fsanitize=address,undefined" tests
 	CORUN_BUILD=build-asan CORUN_ASAN=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
