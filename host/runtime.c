@@ -31,6 +31,7 @@ corun_State *corun__state(lua_State *L) {
   lua_pop(L, 1);
   st = lua_newuserdatauv(L, sizeof *st, 0);
   st->rt = NULL;
+  st->modules = NULL;
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &state_key);
   return st;
@@ -53,6 +54,9 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, int flags) {
   int rc;
   corun__link_init(&rt->unobserved);
   rt->next_id = 1;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  rt->globals = lua_topointer(L, -1);
+  lua_pop(L, 1);
   rt->S = lua_newthread(L);
   rt->S_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   rt->A = lua_newthread(L);

@@ -26,10 +26,21 @@
 #define CORUN_ANCHOR_POOL  4  /* first idle coroutine */
 #define CORUN_ANCHOR_ROOM  (CORUN_POOL_MAX + 64)  /* stack kept on A */
 
+/* Values of package.loaded seen by crossings: a set of addresses.  Each
+   value is also anchored (a strong registry table), so that no address
+   in the set can be reused by another object. */
+typedef struct corun_ModuleSet {
+  size_t count;           /* addresses in the set */
+  size_t mask;            /* slots - 1 (a power of two minus one) */
+  const void *slot[];     /* open addressing, NULL = empty */
+} corun_ModuleSet;
+
 /* Per lua_State: which runtime (if any) is running on it.  A userdata in
    the registry; the module's functions hold it as their upvalue. */
 typedef struct corun_State {
   corun_Runtime *rt;      /* borrows: the running runtime, or NULL */
+  corun_ModuleSet *modules;  /* borrows: a userdata anchored in the
+                                registry (transfer.c), or NULL */
 } corun_State;
 
 struct corun_Runtime {
@@ -44,6 +55,7 @@ struct corun_Runtime {
   int nfree;              /* entries in free_slots */
   int freecap;            /* room in free_slots (always >= nslots) */
   corun_State *state;     /* borrows: the state this runtime runs on */
+  const void *globals;    /* the global table (identity only) */
   uv_loop_t *loop;        /* borrows (embedder's loop) or &own_loop */
   uv_loop_t own_loop;     /* the loop corun.run creates */
   uv_idle_t idle;         /* active while tasks are ready */

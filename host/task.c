@@ -48,19 +48,19 @@ static void clear_values(lua_State *L, int idx, corun_Task *t, int from) {
   }
 }
 
-/* In protected mode: ud site target fn args... -> set the user values of
-   ud to what fn and the arguments become in the task. */
+/* In protected mode: ud site target state fn args... -> set the user
+   values of ud to what fn and the arguments become in the task. */
 static int copy_in_protected(lua_State *L) {
-  int i, n = lua_gettop(L) - 4;
+  int i, n = lua_gettop(L) - 5;
   corun_Crossing c;
-  corun__transfer_begin(L, &c, lua_touserdata(L, 2), "into a task",
-                        (lua_Integer)lua_tointeger(L, 3));
-  corun__transfer_push_fn(L, 4, &c);
+  corun__transfer_begin(L, &c, lua_touserdata(L, 4), lua_touserdata(L, 2),
+                        "into a task", (lua_Integer)lua_tointeger(L, 3));
+  corun__transfer_push_fn(L, 5, &c);
   lua_setiuservalue(L, 1, 1);
   c.what = "argument";
   for (i = 1; i <= n; i++) {
     c.index = i + 1;
-    corun__transfer_push(L, 4 + i, &c);
+    corun__transfer_push(L, 5 + i, &c);
     lua_setiuservalue(L, 1, i + 1);
   }
   corun__transfer_commit(L, &c, 1);
@@ -78,9 +78,10 @@ static void copy_in(lua_State *L, corun_Runtime *rt, int fnidx, int nargs,
   lua_pushvalue(L, -2);
   lua_pushlightuserdata(L, (void *)site);
   lua_pushinteger(L, rt->next_id);
+  lua_pushlightuserdata(L, rt->state);
   for (i = 0; i <= nargs; i++)
     lua_pushvalue(L, fnidx + i);
-  status = lua_pcall(L, nargs + 4, 0, 0);
+  status = lua_pcall(L, nargs + 5, 0, 0);
   if (status == LUA_ERRMEM)
     luaL_error(L, "%s: not enough memory to copy the values into the task",
                site);
@@ -116,7 +117,7 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
   lua_pushvalue(rt->A, CORUN_ANCHOR_META);
   lua_xmove(rt->A, L, 1);
   lua_setmetatable(L, -2);
-  if ((flags & NOCOPY) || (corun__transfer_plain_fn(L, fnidx) &&
+  if ((flags & NOCOPY) || (corun__transfer_plain_fn(L, fnidx, rt->state, rt->globals) &&
                            !corun__transfer_needed(L, fnidx + 1, nargs)))
     for (i = 0; i <= nargs; i++) {  /* nothing to copy: the fast path */
       lua_pushvalue(L, fnidx + i);
@@ -221,7 +222,8 @@ static int copy_out(lua_State *L) {
   int i, n = lua_gettop(L);
   corun_Crossing c;
   luaL_checkstack(L, n + 8, "too many results");
-  corun__transfer_begin(L, &c, "corun", "out of a task", 0);
+  corun__transfer_begin(L, &c, lua_touserdata(L, lua_upvalueindex(2)),
+                        "corun", "out of a task", 0);
   c.what = lua_touserdata(L, lua_upvalueindex(1));
   for (i = 1; i <= n; i++) {
     c.index = i;
@@ -231,9 +233,10 @@ static int copy_out(lua_State *L) {
   return n;
 }
 
-static void push_copy_out(lua_State *L, const char *what) {
+static void push_copy_out(lua_State *L, const char *what, corun_Task *t) {
   lua_pushlightuserdata(L, (void *)what);  /* no allocation */
-  lua_pushcclosure(L, copy_out, 1);
+  lua_pushlightuserdata(L, t->rt->state);
+  lua_pushcclosure(L, copy_out, 2);
 }
 
 /* Push the message of the error value at 'idx' (may call __tostring). */
@@ -282,7 +285,7 @@ static void store_panic(lua_State *L, corun_Task *t) {
     lua_setmetatable(co, 3);
   }
   if (!(t->flags & NOCOPY) && corun__transfer_needed(co, 1, 1)) {
-    push_copy_out(co, "error value");
+    push_copy_out(co, "error value", t);
     lua_pushvalue(co, 1);
     if (lua_pcall(co, 1, 1, 0) != LUA_OK) {  /* keep what it says */
       lua_pop(co, 1);
@@ -335,7 +338,7 @@ void corun__task_end_ok(lua_State *L, corun_Task *t, int nres) {
   lua_State *co = t->co;
   int i;
   if (!(t->flags & NOCOPY) && corun__transfer_needed(co, 2, nres)) {
-    push_copy_out(co, "result");
+    push_copy_out(co, "result", t);
     lua_insert(co, 2);
     if (lua_pcall(co, nres, LUA_MULTRET, 0) != LUA_OK) {
       /* a result cannot leave the task: it fails with that error */

@@ -38,7 +38,6 @@
 #include "task.h"
 #include "transfer.h"
 
-static const char cache_key = 0;    /* registry: caches kept per state */
 static const char modules_key = 0;  /* map: set of module values */
 static const char moves_key = 0;    /* map: array of values to move */
 static const char spawned_key = 0;  /* map: the spawned function's closure */
@@ -164,38 +163,38 @@ static void enter(lua_State *L, corun_Crossing *c, int key,
 ** moved ones, the task owning each moved closure, the cell maker.
 ** --------------------------------------------------------------------- */
 
-static void new_weak(lua_State *L, const char *field, const char *mode) {
+/* Registry keys of the caches. */
+static const char bytecode_key = 0;  /* function -> its lua_dump */
+static const char origin_key = 0;    /* function -> {[i] = cell closure} */
+static const char owner_key = 0;     /* closure -> task userdata */
+static const char cell_key = 0;      /* the cell maker (a Lua function) */
+
+/* Push the cache under registry key 'key': a weak table ('mode'), made on
+   first use. */
+static void push_cache(lua_State *L, const char *key, const char *mode) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) != LUA_TNIL)
+    return;
+  lua_pop(L, 1);
   lua_newtable(L);
   lua_createtable(L, 0, 1);
   lua_pushstring(L, mode);
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
-  lua_setfield(L, -2, field);
-}
-
-/* Push cache 'field'. */
-static void push_cache(lua_State *L, const char *field) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    new_weak(L, "bytecode", "k");  /* function -> its lua_dump */
-    new_weak(L, "origin", "k");    /* function -> {[i] = cell closure} */
-    new_weak(L, "owner", "kv");    /* closure -> task userdata */
-    if (luaL_loadstring(L, "local v = ... return function() return v end")
-        != LUA_OK)
-      lua_error(L);
-    lua_setfield(L, -2, "cell");
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
-  }
-  lua_getfield(L, -1, field);
-  lua_remove(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
 }
 
 /* Replace the value on top by a closure whose upvalue 1 is a new cell
    holding it. */
 static void make_cell(lua_State *L) {
-  push_cache(L, "cell");
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cell_key) != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    if (luaL_loadstring(L, "local v = ... return function() return v end")
+        != LUA_OK)
+      lua_error(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &cell_key);
+  }
   lua_insert(L, -2);
   lua_call(L, 1, 1);
 }
@@ -220,7 +219,7 @@ static int dump_writer(lua_State *L, const void *p, size_t size, void *ud) {
 static void push_fresh_closure(lua_State *L, int idx) {
   size_t len;
   const char *code;
-  push_cache(L, "bytecode");
+  push_cache(L, &bytecode_key, "k");
   lua_pushvalue(L, idx);
   if (lua_rawget(L, -2) != LUA_TSTRING) {  /* cache bytecode */
     DumpState d;
@@ -261,33 +260,92 @@ static int userdata_kind(lua_State *L, int idx) {
   return kind;
 }
 
-/* Is the table at 'idx' a module (a value of package.loaded)?  The set of
-   module values is made once per crossing. */
-static int is_module(lua_State *L, int idx, corun_Crossing *c) {
-  int found;
-  lua_rawgetp(L, c->map, &modules_key);
-  if (lua_isnil(L, -1)) {
+static const char module_set_key = 0;   /* registry: the corun_ModuleSet */
+static const char module_refs_key = 0;  /* registry: module values -> true */
+
+static int set_has(const corun_ModuleSet *ms, const void *p) {
+  size_t i;
+  if (ms == NULL)
+    return 0;
+  for (i = ((size_t)p >> 4) & ms->mask; ms->slot[i] != NULL;
+       i = (i + 1) & ms->mask)
+    if (ms->slot[i] == p)
+      return 1;
+  return 0;
+}
+
+static void set_put(corun_ModuleSet *ms, const void *p) {
+  size_t i = ((size_t)p >> 4) & ms->mask;
+  while (ms->slot[i] != NULL && ms->slot[i] != p)
+    i = (i + 1) & ms->mask;
+  if (ms->slot[i] == NULL) {
+    ms->slot[i] = p;
+    ms->count++;
+  }
+}
+
+/* Add the value on top (popped) to the set of module values. */
+static void set_add(lua_State *L, corun_State *st) {
+  corun_ModuleSet *ms = st->modules;
+  const void *p = lua_topointer(L, -1);
+  if (set_has(ms, p)) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &module_refs_key) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
-    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {  /* set loaded name value */
-      if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TUSERDATA
-          || lua_type(L, -1) == LUA_TFUNCTION) {
-        lua_pushboolean(L, 1);
-        lua_rawset(L, -5);
-      }
-      else
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
     lua_pushvalue(L, -1);
-    lua_rawsetp(L, c->map, &modules_key);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &module_refs_key);
   }
-  lua_pushvalue(L, idx);
-  found = lua_rawget(L, -2) != LUA_TNIL;
-  lua_pop(L, 2);
-  return found;
+  lua_insert(L, -2);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);  /* anchored: its address stays its own */
+  lua_pop(L, 1);
+  if (ms == NULL || 2 * (ms->count + 1) > ms->mask + 1) {  /* grow */
+    size_t i, slots = ms == NULL ? 64 : 2 * (ms->mask + 1);
+    corun_ModuleSet *bigger = lua_newuserdatauv(
+        L, sizeof *bigger + slots * sizeof(const void *), 0);
+    memset(bigger->slot, 0, slots * sizeof(const void *));
+    bigger->count = 0;
+    bigger->mask = slots - 1;
+    for (i = 0; ms != NULL && i <= ms->mask; i++)
+      if (ms->slot[i] != NULL)
+        set_put(bigger, ms->slot[i]);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &module_set_key);
+    st->modules = ms = bigger;
+  }
+  set_put(ms, p);
+}
+
+/*
+** Is the value at 'idx' a module (a value of package.loaded)?  Module
+** values are kept in a set of addresses, so that spawning a function that
+** captures one costs a lookup; on a miss, package.loaded is read again, at
+** most once per crossing ('c' may be NULL: no reading).
+*/
+static int is_module(lua_State *L, int idx, corun_Crossing *c) {
+  const void *p = lua_topointer(L, idx);
+  if (set_has(c->st->modules, p))
+    return 1;
+  if (lua_rawgetp(L, c->map, &modules_key) != LUA_TNIL) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pop(L, 1);
+  lua_pushboolean(L, 1);
+  lua_rawsetp(L, c->map, &modules_key);  /* read once per crossing */
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {              /* ... loaded k v */
+    int tt = lua_type(L, -1);
+    if (tt == LUA_TTABLE || tt == LUA_TUSERDATA || tt == LUA_TFUNCTION)
+      set_add(L, c->st);
+    else
+      lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return set_has(c->st->modules, p);
 }
 
 static int plain_fn(lua_State *L, int idx, corun_Crossing *c);
@@ -492,27 +550,55 @@ int corun__transfer_needed(lua_State *L, int first, int n) {
   return 0;
 }
 
-/* Is the function at 'idx' plain at a glance: a C function, or a Lua
-   function whose upvalues hold only the global table and C functions?
-   (The spawn fast path: no crossing needed for it.) */
-int corun__transfer_plain_fn(lua_State *L, int idx) {
-  const void *globals;
-  int i, plain = 1;
+/* Is the value on top an identity value at a glance: the global table, a
+   C function, a module seen before, or (if 'deep') a Lua function whose own
+   upvalues are such values? */
+static int plain_at_glance(lua_State *L, const corun_State *st,
+                           const void *globals, int deep) {
+  const void *p = lua_topointer(L, -1);
+  if (p == globals)
+    return 1;
+  switch (lua_type(L, -1)) {
+    case LUA_TTABLE:
+      return set_has(st->modules, p);
+    case LUA_TFUNCTION: {
+      int i, plain = 1, top = lua_gettop(L);
+      if (lua_iscfunction(L, -1))
+        return 1;
+      if (!deep || !lua_checkstack(L, 8))
+        return 0;
+      for (i = 1; plain && lua_getupvalue(L, top, i) != NULL; i++)
+        plain = plain_at_glance(L, st, globals, 0);
+      lua_settop(L, top);
+      return plain;
+    }
+    default:
+      return 0;
+  }
+}
+
+/* Is the function at 'idx' plain at a glance (see plain_at_glance)?  Then
+   spawning it needs no crossing: the fast path.  A "no" is not final:
+   the crossing classifies it fully. */
+int corun__transfer_plain_fn(lua_State *L, int idx, const corun_State *st,
+                             const void *globals) {
+  int i, plain = 1, top = lua_gettop(L);
   if (lua_iscfunction(L, idx))
     return 1;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-  globals = lua_topointer(L, -1);
-  lua_pop(L, 1);
   for (i = 1; plain && lua_getupvalue(L, idx, i) != NULL; i++) {
-    plain = lua_iscfunction(L, -1) || lua_topointer(L, -1) == globals;
-    lua_pop(L, 1);
+    plain = plain_at_glance(L, st, globals, 1);
+    if (i % 8 == 0 && !lua_checkstack(L, 8))
+      plain = 0;
   }
+  lua_settop(L, top);
   return plain;
 }
 
 /* Start a crossing: push its identity map. */
-void corun__transfer_begin(lua_State *L, corun_Crossing *c, const char *site,
-                           const char *direction, lua_Integer target) {
+void corun__transfer_begin(lua_State *L, corun_Crossing *c, corun_State *st,
+                           const char *site, const char *direction,
+                           lua_Integer target) {
+  c->st = st;
   c->site = site;
   c->direction = direction;
   c->what = NULL;
@@ -540,7 +626,7 @@ void corun__transfer_push(lua_State *L, int idx, corun_Crossing *c) {
    that copies come from the spawner's cells even after f was moved. */
 static void push_origin(lua_State *L, int idx, corun_Crossing *c) {
   int i;
-  push_cache(L, "origin");
+  push_cache(L, &origin_key, "k");
   lua_pushvalue(L, idx);
   if (lua_rawget(L, -2) == LUA_TTABLE) {
     lua_remove(L, -2);
@@ -566,7 +652,7 @@ static void push_origin(lua_State *L, int idx, corun_Crossing *c) {
 /* Does a task that is not done own the closure at 'idx'? */
 static int owned_by_live_task(lua_State *L, int idx) {
   corun_Task *t;
-  push_cache(L, "owner");
+  push_cache(L, &owner_key, "kv");
   lua_pushvalue(L, idx);
   lua_rawget(L, -2);
   t = lua_touserdata(L, -1);
@@ -639,7 +725,7 @@ void corun__transfer_commit(lua_State *L, corun_Crossing *c, int task) {
   lua_pop(L, 1);
   if (task != 0) {
     if (lua_rawgetp(L, c->map, &spawned_key) == LUA_TFUNCTION) {
-      push_cache(L, "owner");
+      push_cache(L, &owner_key, "kv");
       lua_insert(L, -2);
       lua_pushvalue(L, task);
       lua_rawset(L, -3);  /* owner[closure] = task */

@@ -11,6 +11,7 @@
 #define CORUN_TRANSFER_H
 
 #include <lua.h>
+#include "runtime.h"
 
 #define CORUN_TRANSFER_MAXDEPTH 200  /* nesting limit of one crossing */
 #define CORUN_TRANSFER_MAXPATH 16    /* path steps kept for messages */
@@ -33,13 +34,16 @@ typedef struct corun_Crossing {
   int assumed;            /* a classification assumed a function in a
                              cycle was plain: its result is not kept */
   const void *globals;    /* the global table */
+  corun_State *st;        /* borrows: for the set of module values */
   corun_PathStep path[CORUN_TRANSFER_MAXPATH];  /* where the walk is */
 } corun_Crossing;
 
 int corun__transfer_needed(lua_State *L, int first, int n);
-int corun__transfer_plain_fn(lua_State *L, int idx);
-void corun__transfer_begin(lua_State *L, corun_Crossing *c, const char *site,
-                           const char *direction, lua_Integer target);
+int corun__transfer_plain_fn(lua_State *L, int idx, const corun_State *st,
+                             const void *globals);
+void corun__transfer_begin(lua_State *L, corun_Crossing *c, corun_State *st,
+                           const char *site, const char *direction,
+                           lua_Integer target);
 void corun__transfer_push(lua_State *L, int idx, corun_Crossing *c);
 void corun__transfer_push_fn(lua_State *L, int idx, corun_Crossing *c);
 void corun__transfer_commit(lua_State *L, corun_Crossing *c, int task);
