@@ -27,6 +27,7 @@
 
 local BENCHES = {
   "spawn",  -- spawn+await, memory per pending task, yield/resume switch
+  "transfer",  -- spawn cost by upvalue kind, copy throughput of arguments
 }
 
 -- The raw coroutine library, taken before corun is loaded: requiring corun

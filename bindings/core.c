@@ -4,6 +4,7 @@
 #include <lauxlib.h>
 #include "../host/corun.h"
 #include "../host/sched.h"
+#include "../host/transfer.h"
 #include "corunL.h"
 
 static int l_run(lua_State *L) {
@@ -50,8 +51,11 @@ static const luaL_Reg functions[] = {
 
 /* Each corunL_open_* adds its part to the module table on top of L. */
 int luaopen_corun_core(lua_State *L) {
+  corun_State *st;
   lua_newtable(L);
-  corun__state(L);
+  st = corun__state(L);
+  if (st->loaded_seen == -1 && st->loaded_adds == 0)
+    corun__transfer_watch_loaded(L, st);
   luaL_setfuncs(L, functions, 1);
   corunL_open_time(L);
   corunL_open_coroutine(L);

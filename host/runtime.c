@@ -31,7 +31,8 @@ corun_State *corun__state(lua_State *L) {
   lua_pop(L, 1);
   st = lua_newuserdatauv(L, sizeof *st, 0);
   st->rt = NULL;
-  st->modules = NULL;
+  st->loaded_adds = 0;
+  st->loaded_seen = -1;
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &state_key);
   return st;

@@ -26,21 +26,14 @@
 #define CORUN_ANCHOR_POOL  4  /* first idle coroutine */
 #define CORUN_ANCHOR_ROOM  (CORUN_POOL_MAX + 64)  /* stack kept on A */
 
-/* Values of package.loaded seen by crossings: a set of addresses.  Each
-   value is also anchored (a strong registry table), so that no address
-   in the set can be reused by another object. */
-typedef struct corun_ModuleSet {
-  size_t count;           /* addresses in the set */
-  size_t mask;            /* slots - 1 (a power of two minus one) */
-  const void *slot[];     /* open addressing, NULL = empty */
-} corun_ModuleSet;
-
 /* Per lua_State: which runtime (if any) is running on it.  A userdata in
    the registry; the module's functions hold it as their upvalue. */
 typedef struct corun_State {
   corun_Runtime *rt;      /* borrows: the running runtime, or NULL */
-  corun_ModuleSet *modules;  /* borrows: a userdata anchored in the
-                                registry (transfer.c), or NULL */
+  lua_Integer loaded_adds;   /* entries added to package.loaded, counted
+                                by its __newindex (transfer.c) */
+  lua_Integer loaded_seen;   /* loaded_adds when the reverse map of
+                                modules was made, or -1 */
 } corun_State;
 
 struct corun_Runtime {

@@ -38,7 +38,6 @@
 #include "task.h"
 #include "transfer.h"
 
-static const char modules_key = 0;  /* map: set of module values */
 static const char moves_key = 0;    /* map: array of values to move */
 static const char spawned_key = 0;  /* map: the spawned function's closure */
 static const char plain_mark = 0;   /* map value: a plain function */
@@ -260,92 +259,82 @@ static int userdata_kind(lua_State *L, int idx) {
   return kind;
 }
 
-static const char module_set_key = 0;   /* registry: the corun_ModuleSet */
-static const char module_refs_key = 0;  /* registry: module values -> true */
+static const char modules_of_key = 0;  /* registry: module value -> name */
 
-static int set_has(const corun_ModuleSet *ms, const void *p) {
-  size_t i;
-  if (ms == NULL)
-    return 0;
-  for (i = ((size_t)p >> 4) & ms->mask; ms->slot[i] != NULL;
-       i = (i + 1) & ms->mask)
-    if (ms->slot[i] == p)
-      return 1;
-  return 0;
-}
-
-static void set_put(corun_ModuleSet *ms, const void *p) {
-  size_t i = ((size_t)p >> 4) & ms->mask;
-  while (ms->slot[i] != NULL && ms->slot[i] != p)
-    i = (i + 1) & ms->mask;
-  if (ms->slot[i] == NULL) {
-    ms->slot[i] = p;
-    ms->count++;
-  }
-}
-
-/* Add the value on top (popped) to the set of module values. */
-static void set_add(lua_State *L, corun_State *st) {
-  corun_ModuleSet *ms = st->modules;
-  const void *p = lua_topointer(L, -1);
-  if (set_has(ms, p)) {
-    lua_pop(L, 1);
-    return;
-  }
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &module_refs_key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &module_refs_key);
-  }
-  lua_insert(L, -2);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, -3);  /* anchored: its address stays its own */
-  lua_pop(L, 1);
-  if (ms == NULL || 2 * (ms->count + 1) > ms->mask + 1) {  /* grow */
-    size_t i, slots = ms == NULL ? 64 : 2 * (ms->mask + 1);
-    corun_ModuleSet *bigger = lua_newuserdatauv(
-        L, sizeof *bigger + slots * sizeof(const void *), 0);
-    memset(bigger->slot, 0, slots * sizeof(const void *));
-    bigger->count = 0;
-    bigger->mask = slots - 1;
-    for (i = 0; ms != NULL && i <= ms->mask; i++)
-      if (ms->slot[i] != NULL)
-        set_put(bigger, ms->slot[i]);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &module_set_key);
-    st->modules = ms = bigger;
-  }
-  set_put(ms, p);
-}
-
-/*
-** Is the value at 'idx' a module (a value of package.loaded)?  Module
-** values are kept in a set of addresses, so that spawning a function that
-** captures one costs a lookup; on a miss, package.loaded is read again, at
-** most once per crossing ('c' may be NULL: no reading).
-*/
-static int is_module(lua_State *L, int idx, corun_Crossing *c) {
-  const void *p = lua_topointer(L, idx);
-  if (set_has(c->st->modules, p))
-    return 1;
-  if (lua_rawgetp(L, c->map, &modules_key) != LUA_TNIL) {
-    lua_pop(L, 1);
-    return 0;
-  }
-  lua_pop(L, 1);
-  lua_pushboolean(L, 1);
-  lua_rawsetp(L, c->map, &modules_key);  /* read once per crossing */
+/* Make the reverse map of package.loaded (weak keys: value -> name). */
+static void map_modules(lua_State *L, corun_State *st) {
+  lua_createtable(L, 0, 64);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_pushnil(L);
-  while (lua_next(L, -2)) {              /* ... loaded k v */
+  while (lua_next(L, -2)) {  /* ... map loaded name value */
     int tt = lua_type(L, -1);
-    if (tt == LUA_TTABLE || tt == LUA_TUSERDATA || tt == LUA_TFUNCTION)
-      set_add(L, c->st);
+    if (lua_type(L, -2) == LUA_TSTRING &&
+        (tt == LUA_TTABLE || tt == LUA_TUSERDATA || tt == LUA_TFUNCTION)) {
+      lua_pushvalue(L, -2);
+      lua_rawset(L, -5);  /* map[value] = name */
+    }
     else
       lua_pop(L, 1);
   }
   lua_pop(L, 1);
-  return set_has(c->st->modules, p);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &modules_of_key);
+  st->loaded_seen = st->loaded_adds >= 0 ? st->loaded_adds : -1;
+}
+
+/*
+** Is the value at 'idx' a module: the value of package.loaded[name] for
+** some name?  A reverse map answers, made again only when package.loaded
+** has gained entries since (its __newindex counts them, see
+** corun__transfer_watch_loaded); each answer is checked against
+** package.loaded itself, so a module taken out of it is no longer one.
+*/
+static int is_module(lua_State *L, int idx, corun_State *st) {
+  int found = 0;
+  idx = lua_absindex(L, idx);
+  if (st->loaded_seen != st->loaded_adds)
+    map_modules(L, st);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &modules_of_key);
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, -2) == LUA_TSTRING) {  /* ... map name */
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_insert(L, -2);
+    lua_rawget(L, -2);                     /* ... map loaded value */
+    found = lua_rawequal(L, -1, idx);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+  return found;
+}
+
+/* package.loaded's __newindex: store, and count the new entry. */
+static int loaded_newindex(lua_State *L) {
+  corun_State *st = lua_touserdata(L, lua_upvalueindex(1));
+  lua_settop(L, 3);
+  lua_rawset(L, 1);
+  st->loaded_adds++;
+  return 0;
+}
+
+/* Watch package.loaded for new entries (see is_module).  When it has a
+   metatable of its own already, the reverse map is made for every
+   question instead. */
+void corun__transfer_watch_loaded(lua_State *L, corun_State *st) {
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getmetatable(L, -1)) {
+    lua_pop(L, 2);
+    st->loaded_adds = -2;  /* never equal to loaded_seen: no watching */
+    return;
+  }
+  lua_createtable(L, 0, 1);
+  lua_pushlightuserdata(L, st);
+  lua_pushcclosure(L, loaded_newindex, 1);
+  lua_setfield(L, -2, "__newindex");
+  lua_setmetatable(L, -2);
+  lua_pop(L, 1);
 }
 
 static int plain_fn(lua_State *L, int idx, corun_Crossing *c);
@@ -356,7 +345,7 @@ static int plain_fn(lua_State *L, int idx, corun_Crossing *c);
 static int identity_value(lua_State *L, int idx, corun_Crossing *c) {
   switch (lua_type(L, idx)) {
     case LUA_TTABLE:
-      return lua_topointer(L, idx) == c->globals || is_module(L, idx, c);
+      return lua_topointer(L, idx) == c->globals || is_module(L, idx, c->st);
     case LUA_TFUNCTION:
       return lua_iscfunction(L, idx) || plain_fn(L, idx, c);
     case LUA_TUSERDATA:
@@ -430,7 +419,7 @@ static void copy_table(lua_State *L, int idx, corun_Crossing *c) {
   if (lua_rawget(L, c->map) != LUA_TNIL)  /* seen in this crossing */
     return;
   lua_pop(L, 1);
-  if (lua_topointer(L, idx) == c->globals || is_module(L, idx, c)) {
+  if (lua_topointer(L, idx) == c->globals || is_module(L, idx, c->st)) {
     lua_pushvalue(L, idx);  /* by identity */
     return;
   }
@@ -455,31 +444,36 @@ static void copy_table(lua_State *L, int idx, corun_Crossing *c) {
 }
 
 /*
-** Point upvalue 'ti' of closure 'tgt' at a cell holding a copy of upvalue
-** 'si' of function 'src' (named 'name' in errors).  Closures that shared a
-** cell share its copy.
+** Point upvalue 'ti' of closure 'tgt' at a new cell holding a copy of
+** upvalue 'si' of function 'src' (named 'name' in errors).  Closures that
+** shared a cell share its copy: the new cell is recorded before the value
+** is copied, as the copy may lead back to another closure of that cell.
 */
 static void join_copy(lua_State *L, int src, int si, int tgt, int ti,
                       const char *name, corun_Crossing *c) {
   lua_pushlightuserdata(L, lua_upvalueid(L, src, si));
   if (lua_rawget(L, c->map) == LUA_TNIL) {  /* first time: copy the cell */
+    int cell;
     lua_pop(L, 1);
-    lua_getupvalue(L, src, si);            /* ... v */
+    lua_pushnil(L);
+    make_cell(L);                          /* ... cell */
+    cell = lua_gettop(L);
+    lua_pushlightuserdata(L, lua_upvalueid(L, src, si));
+    lua_pushvalue(L, cell);
+    lua_rawset(L, c->map);
+    lua_getupvalue(L, src, si);            /* ... cell v */
     enter(L, c, 0, name);
-    copy_value(L, lua_gettop(L), c);       /* ... v v' */
+    copy_value(L, lua_gettop(L), c);       /* ... cell v v' */
     c->depth--;
     lua_remove(L, -2);
-    make_cell(L);                          /* ... cell */
-    lua_pushlightuserdata(L, lua_upvalueid(L, src, si));
-    lua_pushvalue(L, -2);
-    lua_rawset(L, c->map);
+    lua_setupvalue(L, cell, 1);            /* ... cell */
   }
   lua_upvaluejoin(L, tgt, ti, lua_gettop(L), 1);
   lua_pop(L, 1);
 }
 
 /* A Lua function that is not plain, found inside a value or an upvalue:
-   push a fresh closure with copied cells (identity cells shared). */
+   push a fresh closure with cells of its own. */
 static void copy_function(lua_State *L, int idx, corun_Crossing *c) {
   int i, tgt;
   const char *name;
@@ -494,12 +488,8 @@ static void copy_function(lua_State *L, int idx, corun_Crossing *c) {
   lua_pushvalue(L, tgt);
   lua_rawset(L, c->map);  /* map[original] = copy, before the cycles */
   for (i = 1; (name = lua_getupvalue(L, idx, i)) != NULL; i++) {
-    int keep = identity_value(L, -1, c);
-    lua_pop(L, 1);
-    if (keep)
-      lua_upvaluejoin(L, tgt, i, idx, i);
-    else
-      join_copy(L, idx, i, tgt, i, upvalue_name(name), c);
+    lua_pop(L, 1);  /* every cell is new; identity values stay identical */
+    join_copy(L, idx, i, tgt, i, upvalue_name(name), c);
   }
 }
 
@@ -553,14 +543,14 @@ int corun__transfer_needed(lua_State *L, int first, int n) {
 /* Is the value on top an identity value at a glance: the global table, a
    C function, a module seen before, or (if 'deep') a Lua function whose own
    upvalues are such values? */
-static int plain_at_glance(lua_State *L, const corun_State *st,
+static int plain_at_glance(lua_State *L, corun_State *st,
                            const void *globals, int deep) {
   const void *p = lua_topointer(L, -1);
   if (p == globals)
     return 1;
   switch (lua_type(L, -1)) {
     case LUA_TTABLE:
-      return set_has(st->modules, p);
+      return is_module(L, -1, st);
     case LUA_TFUNCTION: {
       int i, plain = 1, top = lua_gettop(L);
       if (lua_iscfunction(L, -1))
@@ -580,7 +570,7 @@ static int plain_at_glance(lua_State *L, const corun_State *st,
 /* Is the function at 'idx' plain at a glance (see plain_at_glance)?  Then
    spawning it needs no crossing: the fast path.  A "no" is not final:
    the crossing classifies it fully. */
-int corun__transfer_plain_fn(lua_State *L, int idx, const corun_State *st,
+int corun__transfer_plain_fn(lua_State *L, int idx, corun_State *st,
                              const void *globals) {
   int i, plain = 1, top = lua_gettop(L);
   if (lua_iscfunction(L, idx))
@@ -621,10 +611,10 @@ void corun__transfer_push(lua_State *L, int idx, corun_Crossing *c) {
   copy_value(L, idx, c);
 }
 
-/* The origin of the spawned function 'f' (at 'idx'): for each upvalue
-   that is not an identity value, a cell closure joined to f's own cell, so
-   that copies come from the spawner's cells even after f was moved. */
-static void push_origin(lua_State *L, int idx, corun_Crossing *c) {
+/* The origin of the spawned function 'f' (at 'idx'), which is not plain:
+   for each upvalue, a cell closure joined to f's own cell, so that copies
+   come from the spawner's cells even after f was moved. */
+static void push_origin(lua_State *L, int idx) {
   int i;
   push_cache(L, &origin_key, "k");
   lua_pushvalue(L, idx);
@@ -635,10 +625,6 @@ static void push_origin(lua_State *L, int idx, corun_Crossing *c) {
   lua_pop(L, 1);
   lua_newtable(L);  /* ... cache origin */
   for (i = 1; lua_getupvalue(L, idx, i) != NULL; i++) {
-    if (identity_value(L, -1, c)) {
-      lua_pop(L, 1);
-      continue;
-    }
     make_cell(L);
     lua_upvaluejoin(L, -1, 1, idx, i);  /* the cell closure: f's cell */
     lua_rawseti(L, -2, i);
@@ -674,18 +660,10 @@ void corun__transfer_push_fn(lua_State *L, int idx, corun_Crossing *c) {
     lua_pushvalue(L, idx);
     return;
   }
-  push_origin(L, idx, c);
+  push_origin(L, idx);
   origin = lua_gettop(L);
-  if (owned_by_live_task(L, idx)) {
-    int i;
+  if (owned_by_live_task(L, idx))
     push_fresh_closure(L, idx);
-    for (i = 1; lua_getupvalue(L, idx, i) != NULL; i++) {
-      lua_pop(L, 1);
-      if (lua_rawgeti(L, origin, i) == LUA_TNIL)  /* identity: share */
-        lua_upvaluejoin(L, -2, i, idx, i);
-      lua_pop(L, 1);
-    }
-  }
   else
     lua_pushvalue(L, idx);
   tgt = lua_gettop(L);

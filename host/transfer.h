@@ -39,8 +39,9 @@ typedef struct corun_Crossing {
 } corun_Crossing;
 
 int corun__transfer_needed(lua_State *L, int first, int n);
-int corun__transfer_plain_fn(lua_State *L, int idx, const corun_State *st,
+int corun__transfer_plain_fn(lua_State *L, int idx, corun_State *st,
                              const void *globals);
+void corun__transfer_watch_loaded(lua_State *L, corun_State *st);
 void corun__transfer_begin(lua_State *L, corun_Crossing *c, corun_State *st,
                            const char *site, const char *direction,
                            lua_Integer target);

@@ -449,3 +449,6 @@ describe("JoinHandle:await", function()
     assert.equal(2, b)
   end)
 end)
+
+-- Property tests over random value graphs (spec/transfer_props.lua).
+require("transfer_props")()
