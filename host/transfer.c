@@ -183,19 +183,18 @@ static void push_cache(lua_State *L, const char *key, const char *mode) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, key);
 }
 
-/* Replace the value on top by a closure whose upvalue 1 is a new cell
-   holding it. */
+/* Push a closure whose upvalue 1 is a new cell (holding nil).  Most of
+   its cost is allocating the closure and its upvalue. */
 static void make_cell(lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cell_key) != LUA_TFUNCTION) {
     lua_pop(L, 1);
-    if (luaL_loadstring(L, "local v = ... return function() return v end")
+    if (luaL_loadstring(L, "local v return function() return v end")
         != LUA_OK)
       lua_error(L);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &cell_key);
   }
-  lua_insert(L, -2);
-  lua_call(L, 1, 1);
+  lua_call(L, 0, 1);
 }
 
 typedef struct DumpState {
@@ -455,7 +454,6 @@ static void join_copy(lua_State *L, int src, int si, int tgt, int ti,
   if (lua_rawget(L, c->map) == LUA_TNIL) {  /* first time: copy the cell */
     int cell;
     lua_pop(L, 1);
-    lua_pushnil(L);
     make_cell(L);                          /* ... cell */
     cell = lua_gettop(L);
     lua_pushlightuserdata(L, lua_upvalueid(L, src, si));
@@ -599,7 +597,7 @@ void corun__transfer_begin(lua_State *L, corun_Crossing *c, corun_State *st,
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
   c->globals = lua_topointer(L, -1);
   lua_pop(L, 1);
-  lua_newtable(L);
+  lua_createtable(L, 0, 8);  /* room, so that small crossings never rehash */
   c->map = lua_gettop(L);
 }
 
@@ -625,6 +623,7 @@ static void push_origin(lua_State *L, int idx) {
   lua_pop(L, 1);
   lua_newtable(L);  /* ... cache origin */
   for (i = 1; lua_getupvalue(L, idx, i) != NULL; i++) {
+    lua_pop(L, 1);
     make_cell(L);
     lua_upvaluejoin(L, -1, 1, idx, i);  /* the cell closure: f's cell */
     lua_rawseti(L, -2, i);
