@@ -47,6 +47,12 @@ return function(H)
     return i
   end
 
+  -- (2e) only _ENV: a task body that uses globals and nothing else.
+  local function f_env(i)
+    if i < 0 then print(i) end
+    return i
+  end
+
   -- (2') the same with the module in a local of another name, so that a
   -- module cannot be recognised by the upvalue's name.
   local str = string
@@ -73,6 +79,7 @@ return function(H)
            "unexpected upvalues: " .. table.concat(names, ","))
   end
   check_upvalues(f_ident, "_ENV,string,floor")
+  check_upvalues(f_env, "_ENV")
   check_upvalues(f_renamed, "_ENV,str,floor")
   check_upvalues(f_data, "d_int,d_float,d_str,d_tab,d_step")
 
@@ -130,6 +137,11 @@ return function(H)
     workload = string.format("(d) spawn, 0 data upvalues, N=%d", N),
     unit = "ns/spawn", target = { ratio = 1.10 },
     corun = spawn_all(f_ident), floor = spawn_all(f_none),
+  }
+  H.compare {
+    workload = "    only _ENV (globals)",
+    unit = "ns/spawn", target = { ratio = 1.10 },
+    corun = spawn_all(f_env), floor = spawn_all(f_none),
   }
   H.compare {
     workload = "    module in a renamed local",

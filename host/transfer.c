@@ -259,6 +259,7 @@ static int userdata_kind(lua_State *L, int idx) {
 }
 
 static const char modules_of_key = 0;  /* registry: module value -> name */
+static const char loaded_key = 0;      /* registry: package.loaded */
 
 /* Make the reverse map of package.loaded (weak keys: value -> name). */
 static void map_modules(lua_State *L, corun_State *st) {
@@ -323,6 +324,8 @@ static int loaded_newindex(lua_State *L) {
    question instead. */
 void corun__transfer_watch_loaded(lua_State *L, corun_State *st) {
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &loaded_key);
   if (lua_getmetatable(L, -1)) {
     lua_pop(L, 2);
     st->loaded_adds = -2;  /* never equal to loaded_seen: no watching */
@@ -538,25 +541,38 @@ int corun__transfer_needed(lua_State *L, int first, int n) {
   return 0;
 }
 
-/* Is the value on top an identity value at a glance: the global table, a
-   C function, a module seen before, or (if 'deep') a Lua function whose own
-   upvalues are such values? */
-static int plain_at_glance(lua_State *L, corun_State *st,
+/* Is the value on top, in an upvalue named 'name', an identity value at a
+   glance: the global table, a C function, a module (first tried under its
+   name: local corun = require "corun"), or (if 'deep') a Lua function whose
+   own upvalues are such values? */
+static int plain_at_glance(lua_State *L, const char *name, corun_State *st,
                            const void *globals, int deep) {
   const void *p = lua_topointer(L, -1);
   if (p == globals)
     return 1;
   switch (lua_type(L, -1)) {
-    case LUA_TTABLE:
-      return is_module(L, -1, st);
+    case LUA_TTABLE: {
+      int same;
+      if (lua_rawgetp(L, LUA_REGISTRYINDEX, &loaded_key) == LUA_TTABLE) {
+        lua_getfield(L, -1, name);  /* a cached string: cheap to find */
+        same = lua_rawequal(L, -1, -3);
+        lua_pop(L, 2);
+      }
+      else {
+        lua_pop(L, 1);
+        same = 0;
+      }
+      return same || is_module(L, -1, st);
+    }
     case LUA_TFUNCTION: {
       int i, plain = 1, top = lua_gettop(L);
       if (lua_iscfunction(L, -1))
         return 1;
       if (!deep || !lua_checkstack(L, 8))
         return 0;
-      for (i = 1; plain && lua_getupvalue(L, top, i) != NULL; i++)
-        plain = plain_at_glance(L, st, globals, 0);
+      const char *up;
+      for (i = 1; plain && (up = lua_getupvalue(L, top, i)) != NULL; i++)
+        plain = plain_at_glance(L, up, st, globals, 0);
       lua_settop(L, top);
       return plain;
     }
@@ -571,10 +587,11 @@ static int plain_at_glance(lua_State *L, corun_State *st,
 int corun__transfer_plain_fn(lua_State *L, int idx, corun_State *st,
                              const void *globals) {
   int i, plain = 1, top = lua_gettop(L);
+  const char *name;
   if (lua_iscfunction(L, idx))
     return 1;
-  for (i = 1; plain && lua_getupvalue(L, idx, i) != NULL; i++) {
-    plain = plain_at_glance(L, st, globals, 1);
+  for (i = 1; plain && (name = lua_getupvalue(L, idx, i)) != NULL; i++) {
+    plain = plain_at_glance(L, name, st, globals, 1);
     if (i % 8 == 0 && !lua_checkstack(L, 8))
       plain = 0;
   }
