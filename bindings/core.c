@@ -58,6 +58,7 @@ int luaopen_corun_core(lua_State *L) {
     corun__transfer_watch_loaded(L, st);
   luaL_setfuncs(L, functions, 1);
   corunL_open_time(L);
+  corunL_open_join(L);
   corunL_open_coroutine(L);
   corunL_open_handle(L);
   lua_pushliteral(L, CORUN_VERSION);

@@ -31,5 +31,6 @@ int corunL_done(lua_State *L, int status, lua_KContext ctx);
 void corunL_open_handle(lua_State *L);
 void corunL_open_coroutine(lua_State *L);
 void corunL_open_time(lua_State *L);
+void corunL_open_join(lua_State *L);
 
 #endif

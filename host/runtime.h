@@ -67,6 +67,7 @@ struct corun_Runtime {
   uint64_t timer_seq;     /* next timer sequence number */
   int npool;              /* idle coroutines on A's stack */
   lua_Integer next_id;    /* id of the next spawned task */
+  uint64_t done_seq;      /* branches ended so far (completion order) */
   size_t live;            /* tasks not done */
   int shutdown;           /* main task done: cancelling the rest */
   int interrupted;        /* SIGINT was received */

@@ -454,7 +454,10 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
   if (t->co != NULL)
     pool_return(rt, t);
   corun__sched_unwait(t);
-  if (t->parent != NULL) {
+  if (t->parent != NULL) {  /* a branch: stamp it, tell a waiting parent */
+    t->deadline = ++rt->done_seq;
+    if (t->parent->flags & CORUN_TASK_WAITKIDS)
+      corun__sched_wake(t->parent, CORUN_WAKE_SIGNAL);
     corun__link_remove(&t->sibling);
     t->parent = NULL;
   }

@@ -60,6 +60,7 @@ typedef enum {
 #define CORUN_TASK_PACKED   0x10  /* results are in a table (user value 1) */
 #define CORUN_TASK_OWNCO    0x20  /* it has waited: user value 1 holds its
                                      coroutine (else it is on A's stack) */
+#define CORUN_TASK_WAITKIDS 0x40  /* waits until one of its branches ends */
 
 #define CORUN_NO_TIMER UINT32_MAX
 
@@ -77,7 +78,8 @@ struct corun_Task {
   char *report;           /* owns: text of an unobserved panic, or NULL */
   lua_Integer id;         /* task id (a branch has its parent's) */
   lua_Integer owner;      /* its handle was moved into this task, or 0 */
-  uint64_t deadline;      /* timer deadline, uv_hrtime() nanoseconds */
+  uint64_t deadline;      /* timer deadline, uv_hrtime() nanoseconds;
+                             once a branch is done: its completion order */
   uint64_t seq;           /* timer order among equal deadlines */
   uint32_t heap_index;    /* slot in the timer heap, or CORUN_NO_TIMER */
   int ref;                /* anchor in rt's task table while not done */
