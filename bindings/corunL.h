@@ -32,5 +32,7 @@ void corunL_open_handle(lua_State *L);
 void corunL_open_coroutine(lua_State *L);
 void corunL_open_time(lua_State *L);
 void corunL_open_join(lua_State *L);
+void corunL_open_joinset(lua_State *L);
+void corunL_push_joinerror(lua_State *L, int idx, corun_Task *t);
 
 #endif

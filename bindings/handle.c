@@ -42,7 +42,7 @@ static JoinError *check_error(lua_State *L, const char *fname) {
 }
 
 /* Push a JoinError for finished task 't' (userdata at 'idx'). */
-static void push_joinerror(lua_State *L, int idx, corun_Task *t) {
+void corunL_push_joinerror(lua_State *L, int idx, corun_Task *t) {
   JoinError *e = lua_newuserdatauv(L, sizeof *e, 2);
   e->id = t->id;
   e->cancelled = t->outcome == CORUN_OUTCOME_CANCELLED;
@@ -64,7 +64,7 @@ static int deliver(lua_State *L, int idx, corun_Task *t) {
     return 1 + corun__task_push_results(L, idx, t);
   }
   lua_pushboolean(L, 0);
-  push_joinerror(L, idx, t);
+  corunL_push_joinerror(L, idx, t);
   return 2;
 }
 

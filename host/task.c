@@ -18,6 +18,7 @@
 #include "sched.h"
 #include "timer.h"
 #include "transfer.h"
+#include "joinset.h"
 
 #define NOCOPY (CORUN_TASK_BRANCH | CORUN_TASK_MAIN)
 
@@ -109,6 +110,7 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
   corun__link_init(&t->joiners);
   corun__link_init(&t->children);
   corun__link_init(&t->sibling);
+  corun__link_init(&t->owned);
   t->heap_index = CORUN_NO_TIMER;
   t->ref = LUA_NOREF;
   t->nuv = (unsigned short)nuv;
@@ -467,6 +469,13 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
     child->parent = NULL;
     corun__task_cancel(L, child);
   }
+  while ((l = corun__link_first(&t->owned)) != NULL) {
+    corun_Resource *r = corun__container_of(l, corun_Resource, link);
+    corun__link_remove(l);
+    r->release(L, r);
+  }
+  if (t->set != NULL)
+    corun__joinset_member_done(t);
   if (t->nest != NULL) {
     free(t->nest);
     t->nest = NULL;
@@ -514,6 +523,12 @@ void corun__task_report_unobserved(corun_Runtime *rt) {
     report(t->report);
     corun__task_observe(t);
   }
+}
+
+/* 't' owns 'r' from now on (from its previous owner, if any). */
+void corun__task_own(corun_Task *t, corun_Resource *r) {
+  corun__link_remove(&r->link);
+  corun__link_append(&t->owned, &r->link);
 }
 
 /* Its error has been seen: corun need not report it. */

@@ -24,6 +24,19 @@
 typedef struct corun_Runtime corun_Runtime;
 typedef struct corun_Task corun_Task;
 typedef struct corun_Nest corun_Nest;
+typedef struct corun_JoinSet corun_JoinSet;
+
+/*
+** Something a task owns and gives up when it ends, whatever the end: a
+** JoinSet, a permit, a lock guard, a channel end.  Embedded in the owned
+** object; 'release' runs from the end of the owner (it may run Lua code)
+** and must not free the object, which Lua owns.
+*/
+typedef struct corun_Resource corun_Resource;
+struct corun_Resource {
+  corun_Link link;        /* in the owner's 'owned' list, or unlinked */
+  void (*release)(lua_State *L, corun_Resource *r);
+};
 
 /* A task's metatable.  Only a task that panicked gets the variant with a
    finalizer (to report an error nobody observed): finalizers are costly,
@@ -69,9 +82,11 @@ struct corun_Task {
                              done, in rt->unobserved while 'report' is set */
   corun_Link joiners;     /* wait queue: tasks waiting for this one to end */
   corun_Link children;    /* branches running on behalf of this task */
-  corun_Link sibling;     /* in parent->children */
+  corun_Link sibling;     /* in parent->children, or in its JoinSet */
+  corun_Link owned;       /* corun_Resource: what it gives up at its end */
   corun_Runtime *rt;      /* borrows: set once registered, valid until done */
   corun_Task *parent;     /* branch only: the task it runs for */
+  corun_JoinSet *set;     /* borrows: the JoinSet it belongs to, or NULL */
   lua_State *co;          /* its coroutine while started and not done */
   corun_Nest *nest;       /* owns: user coroutines the current wait passes
                              through, innermost first (NULL if none) */
@@ -108,6 +123,7 @@ void corun__task_describe(lua_State *L, int idx);
 void corun__task_observe(corun_Task *t);
 void corun__task_gc(corun_Task *t);
 void corun__task_report_unobserved(corun_Runtime *rt);
+void corun__task_own(corun_Task *t, corun_Resource *r);
 int corun__task_nest_push(corun_Task *t, lua_State *co);
 void corun__task_nest_pop(corun_Task *t);
 

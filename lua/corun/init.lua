@@ -13,7 +13,7 @@ local corun = {}
 for _, name in ipairs {
   "run", "spawn", "task_id", "yield_now",
   "sleep", "sleep_until", "now", "timeout", "interval",
-  "join", "try_join", "select",
+  "join", "try_join", "select", "JoinSet",
   "version",
 } do
   corun[name] = core[name]

@@ -1,0 +1,354 @@
+/*
+** joinset.c - corun.JoinSet() and AbortHandle.
+*/
+#include <lauxlib.h>
+#include "../host/joinset.h"
+#include "../host/sched.h"
+#include "corunL.h"
+
+#define CORUN_ABORTHANDLE "corun.AbortHandle"
+
+/* The set at index 1, used by the task that owns it. */
+static corun_JoinSet *check_set(lua_State *L, const char *fname) {
+  corun_JoinSet *set = corunL_checkself(L, fname, "JoinSet");
+  corun_Runtime *rt = corunL_state(L)->rt;
+  if (rt == NULL || rt->current == NULL)
+    corunL_error(L, fname, "must be called from a task (inside corun.run)");
+  if (rt->current->id != set->owner)
+    corunL_error(L, fname, "the JoinSet belongs to task %I",
+                 (LUAI_UACINT)set->owner);
+  return set;
+}
+
+static int l_joinset(lua_State *L) {
+  corun_Task *self = corunL_task(L, "corun.JoinSet");
+  corun_JoinSet *set = lua_newuserdatauv(L, sizeof *set, 1);
+  corun__joinset_init(set, self);
+  luaL_setmetatable(L, CORUN_JOINSET);
+  lua_newtable(L);  /* task userdata -> true, until joined */
+  lua_setiuservalue(L, -2, 1);
+  return 1;
+}
+
+/* set:spawn(fn, ...) -> AbortHandle */
+static int s_spawn(lua_State *L) {
+  corun_JoinSet *set = check_set(L, "JoinSet:spawn");
+  corun_Task *self = corunL_state(L)->rt->current, *t;
+  corunL_checkfunction(L, "JoinSet:spawn", 2);
+  if (set->closed)
+    return corunL_error(L, "JoinSet:spawn", "the JoinSet is closed");
+  if (self->rt->shutdown)
+    return corunL_error(L, "JoinSet:spawn", "the runtime is shutting down");
+  t = corun__task_new(self->rt, L, 2, lua_gettop(L) - 2, NULL, 0,
+                      "JoinSet:spawn");          /* set fn args... t */
+  corun__joinset_add(set, t);
+  lua_getiuservalue(L, 1, 1);
+  lua_pushvalue(L, -2);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);                             /* anchored by the set */
+  lua_pop(L, 1);
+  lua_newuserdatauv(L, 0, 1);                    /* the AbortHandle */
+  lua_insert(L, -2);
+  lua_setiuservalue(L, -2, 1);
+  luaL_setmetatable(L, CORUN_ABORTHANDLE);
+  return 1;
+}
+
+/* Push the outcome of member 't' (taken from the set, userdata on top):
+   [id,] true, results... / [id,] false, JoinError.  Drops its anchor. */
+static int deliver(lua_State *L, corun_Task *t, int with_id) {
+  int ud = lua_gettop(L), n;
+  lua_getiuservalue(L, 1, 1);
+  lua_pushvalue(L, ud);
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  if (with_id)
+    lua_pushinteger(L, t->id);
+  corun__task_observe(t);
+  if (t->outcome == CORUN_OUTCOME_OK) {
+    lua_pushboolean(L, 1);
+    n = 1 + corun__task_push_results(L, ud, t);
+  }
+  else {
+    lua_pushboolean(L, 0);
+    corunL_push_joinerror(L, ud, t);
+    n = 2;
+  }
+  return n + with_id;
+}
+
+/* Take the next member that ended and push its userdata; NULL if none. */
+static corun_Task *take(lua_State *L, corun_JoinSet *set) {
+  corun_Task *t = corun__joinset_take(set);
+  if (t == NULL)
+    return NULL;
+  lua_getiuservalue(L, 1, 1);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {  /* find its userdata among the anchored */
+    if (lua_touserdata(L, -2) == t) {
+      lua_pop(L, 1);
+      lua_remove(L, -2);
+      return t;
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return NULL;  /* not reached: every member is anchored */
+}
+
+static int join_next(lua_State *L, int with_id);
+
+static int k_join_next(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return join_next(L, (int)ctx);
+}
+
+static int join_next(lua_State *L, int with_id) {
+  const char *name = with_id ? "JoinSet:join_next_with_id"
+                             : "JoinSet:join_next";
+  corun_JoinSet *set = check_set(L, name);
+  corun_Task *t;
+  lua_settop(L, 1);
+  if ((t = take(L, set)) != NULL)
+    return deliver(L, t, with_id);
+  if (set->count == 0)
+    return 0;
+  corunL_waiter(L, name);
+  corun__sched_block(corunL_state(L)->rt->current, &set->waiters);
+  return corun__sched_wait(L, with_id, k_join_next);
+}
+
+static int s_join_next(lua_State *L) { return join_next(L, 0); }
+static int s_join_next_with_id(lua_State *L) { return join_next(L, 1); }
+
+static int s_try_join_next(lua_State *L) {
+  corun_JoinSet *set = check_set(L, "JoinSet:try_join_next");
+  corun_Task *t;
+  lua_settop(L, 1);
+  if ((t = take(L, set)) != NULL)
+    return deliver(L, t, 0);
+  return 0;
+}
+
+/* set:join_all(): array of first results in completion order; a task's
+   error is re-raised after the rest are aborted.  Stack: set results. */
+static int join_all(lua_State *L);
+
+static int k_join_all(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  return join_all(L);
+}
+
+static int join_all(lua_State *L) {
+  corun_JoinSet *set = check_set(L, "JoinSet:join_all");
+  corun_Task *t;
+  while ((t = take(L, set)) != NULL) {  /* set results ud */
+    if (t->outcome != CORUN_OUTCOME_OK) {
+      corun__joinset_abort_all(set);
+      corun__task_observe(t);
+      if (t->outcome == CORUN_OUTCOME_PANIC)
+        lua_getiuservalue(L, -1, 1);
+      else
+        corunL_push_joinerror(L, lua_gettop(L), t);
+      return lua_error(L);
+    }
+    if (t->nvalues == 0)
+      lua_pushnil(L);
+    else {
+      corun__task_push_results(L, 3, t);
+      lua_settop(L, 4);
+    }
+    lua_rawseti(L, 2, (lua_Integer)lua_rawlen(L, 2) + 1);
+    lua_pushvalue(L, 3);  /* drop its anchor */
+    lua_getiuservalue(L, 1, 1);
+    lua_insert(L, -2);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_settop(L, 2);
+    corun__task_observe(t);
+  }
+  if (set->count == 0)
+    return 1;
+  corunL_waiter(L, "JoinSet:join_all");
+  corun__sched_block(corunL_state(L)->rt->current, &set->waiters);
+  return corun__sched_wait(L, 0, k_join_all);
+}
+
+static int s_join_all(lua_State *L) {
+  check_set(L, "JoinSet:join_all");
+  lua_settop(L, 1);
+  lua_newtable(L);
+  return join_all(L);
+}
+
+static int s_len(lua_State *L) {
+  corun_JoinSet *set = corunL_checkself(L, "JoinSet:len", "JoinSet");
+  lua_pushinteger(L, set->count);
+  return 1;
+}
+
+static int s_is_empty(lua_State *L) {
+  corun_JoinSet *set = corunL_checkself(L, "JoinSet:is_empty", "JoinSet");
+  lua_pushboolean(L, set->count == 0);
+  return 1;
+}
+
+static int s_abort_all(lua_State *L) {
+  corun__joinset_abort_all(check_set(L, "JoinSet:abort_all"));
+  return 0;
+}
+
+/* set:shutdown(): abort all and wait until they have stopped; their
+   outcomes are dropped and the set is empty after. */
+static int shutdown_wait(lua_State *L);
+
+static int k_shutdown(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  return shutdown_wait(L);
+}
+
+static int shutdown_wait(lua_State *L) {
+  corun_JoinSet *set = check_set(L, "JoinSet:shutdown");
+  corun_Task *t;
+  lua_settop(L, 1);
+  while ((t = take(L, set)) != NULL) {
+    corun__task_observe(t);
+    lua_getiuservalue(L, 1, 1);
+    lua_insert(L, -2);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_settop(L, 1);
+  }
+  if (set->count == 0)
+    return 0;
+  corunL_waiter(L, "JoinSet:shutdown");
+  corun__sched_block(corunL_state(L)->rt->current, &set->waiters);
+  return corun__sched_wait(L, 0, k_shutdown);
+}
+
+static int s_shutdown(lua_State *L) {
+  corun__joinset_abort_all(check_set(L, "JoinSet:shutdown"));
+  return shutdown_wait(L);
+}
+
+/* Let go of every member: running ones go on detached. */
+static void forget_all(lua_State *L, int idx, corun_JoinSet *set) {
+  corun_Link *l;
+  while ((l = corun__link_first(&set->running)) != NULL ||
+         (l = corun__link_first(&set->done)) != NULL) {
+    corun__container_of(l, corun_Task, sibling)->set = NULL;
+    corun__link_remove(l);
+  }
+  set->count = 0;
+  lua_newtable(L);
+  lua_setiuservalue(L, idx, 1);
+}
+
+static int s_detach_all(lua_State *L) {
+  forget_all(L, 1, check_set(L, "JoinSet:detach_all"));
+  return 0;
+}
+
+/* close(), <close> and collection: cancel every task still in the set. */
+static int s_close(lua_State *L) {
+  corun_JoinSet *set = corunL_checkself(L, "JoinSet:close", "JoinSet");
+  corun__joinset_close(set);
+  if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_setiuservalue(L, 1, 1);
+  }
+  return 0;
+}
+
+static int s_gc(lua_State *L) {
+  corun__joinset_close(lua_touserdata(L, 1));
+  return 0;
+}
+
+static int s_tostring(lua_State *L) {
+  corun_JoinSet *set = corunL_checkself(L, "JoinSet:__tostring", "JoinSet");
+  lua_pushfstring(L, "corun.JoinSet (%d tasks%s)", set->count,
+                  set->closed ? ", closed" : "");
+  return 1;
+}
+
+static corun_Task *check_abort(lua_State *L, const char *fname) {
+  corunL_checkself(L, fname, "AbortHandle");
+  lua_getiuservalue(L, 1, 1);
+  return lua_touserdata(L, -1);
+}
+
+static int a_abort(lua_State *L) {
+  corun__task_abort(check_abort(L, "AbortHandle:abort"));
+  return 0;
+}
+
+static int a_id(lua_State *L) {
+  lua_pushinteger(L, check_abort(L, "AbortHandle:id")->id);
+  return 1;
+}
+
+static int a_is_finished(lua_State *L) {
+  corun_Task *t = check_abort(L, "AbortHandle:is_finished");
+  lua_pushboolean(L, t->state == CORUN_TASK_DONE);
+  return 1;
+}
+
+static int a_tostring(lua_State *L) {
+  lua_pushfstring(L, "corun.AbortHandle (task %I)",
+                  (LUAI_UACINT)check_abort(L, "AbortHandle:__tostring")->id);
+  return 1;
+}
+
+static const luaL_Reg set_methods[] = {
+  {"spawn", s_spawn},
+  {"join_next", s_join_next},
+  {"join_next_with_id", s_join_next_with_id},
+  {"try_join_next", s_try_join_next},
+  {"join_all", s_join_all},
+  {"len", s_len},
+  {"is_empty", s_is_empty},
+  {"abort_all", s_abort_all},
+  {"shutdown", s_shutdown},
+  {"detach_all", s_detach_all},
+  {"close", s_close},
+  {NULL, NULL}
+};
+
+static const luaL_Reg set_meta[] = {
+  {"__len", s_len},
+  {"__close", s_close},
+  {"__gc", s_gc},
+  {"__tostring", s_tostring},
+  {NULL, NULL}
+};
+
+static const luaL_Reg abort_methods[] = {
+  {"abort", a_abort},
+  {"id", a_id},
+  {"is_finished", a_is_finished},
+  {NULL, NULL}
+};
+
+static const luaL_Reg abort_meta[] = {
+  {"__tostring", a_tostring},
+  {NULL, NULL}
+};
+
+static const luaL_Reg functions[] = {
+  {"JoinSet", l_joinset},
+  {NULL, NULL}
+};
+
+void corunL_open_joinset(lua_State *L) {
+  corun__state(L);
+  corunL_newclass(L, CORUN_JOINSET, set_methods, set_meta);
+  lua_pop(L, 1);
+  corunL_newclass(L, CORUN_ABORTHANDLE, abort_methods, abort_meta);
+  lua_pushliteral(L, "share");  /* see host/transfer.c */
+  lua_setfield(L, -2, "__corun");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, functions, 1);
+}

@@ -1,0 +1,85 @@
+/*
+** joinset.c - the tasks of a JoinSet, as they run and end.
+**
+** Members are ordinary tasks (their values copied as for corun.spawn)
+** linked into the set through task->sibling: 'running' while not done,
+** then 'done' in the order they ended.  Closing a set (close(), <close>,
+** collection, or the end of its owner) aborts what still runs and lets go
+** of every member; aborting is deferred (the scheduler cancels each task
+** when it next reaches it), so closing is safe from a finalizer.
+*/
+#include "joinset.h"
+#include "sched.h"
+
+static void release(lua_State *L, corun_Resource *r) {
+  (void)L;
+  corun__joinset_close(corun__container_of(r, corun_JoinSet, res));
+}
+
+void corun__joinset_init(corun_JoinSet *set, corun_Task *owner) {
+  corun__link_init(&set->res.link);
+  set->res.release = release;
+  set->owner = owner->id;
+  corun__link_init(&set->running);
+  corun__link_init(&set->done);
+  corun__link_init(&set->waiters);
+  set->count = 0;
+  set->closed = 0;
+  corun__task_own(owner, &set->res);
+}
+
+/* Task 't', just spawned, belongs to the set. */
+void corun__joinset_add(corun_JoinSet *set, corun_Task *t) {
+  t->set = set;
+  corun__link_append(&set->running, &t->sibling);
+  set->count++;
+}
+
+/* Member 't' has ended: it waits in 'done' to be joined. */
+void corun__joinset_member_done(corun_Task *t) {
+  corun_JoinSet *set = t->set;
+  corun_Link *l;
+  corun__link_remove(&t->sibling);
+  corun__link_append(&set->done, &t->sibling);
+  if ((l = corun__link_first(&set->waiters)) != NULL)
+    corun__sched_wake(corun__container_of(l, corun_Task, link),
+                      CORUN_WAKE_SIGNAL);
+}
+
+/* Abort every member still running (they come out of join_next as
+   cancelled). */
+void corun__joinset_abort_all(corun_JoinSet *set) {
+  corun_Link *l;
+  for (l = set->running.next; l != &set->running; l = l->next)
+    corun__task_abort(corun__container_of(l, corun_Task, sibling));
+}
+
+/* Take the first member that ended (NULL if none); it is no longer in the
+   set.  The caller drops its anchor. */
+corun_Task *corun__joinset_take(corun_JoinSet *set) {
+  corun_Link *l = corun__link_first(&set->done);
+  corun_Task *t;
+  if (l == NULL)
+    return NULL;
+  t = corun__container_of(l, corun_Task, sibling);
+  corun__link_remove(l);
+  t->set = NULL;
+  set->count--;
+  return t;
+}
+
+/* Close: abort what runs, forget every member, accept no more spawns.
+   Members that panicked and were never joined are reported as usual. */
+void corun__joinset_close(corun_JoinSet *set) {
+  corun_Link *l;
+  corun__joinset_abort_all(set);
+  while ((l = corun__link_first(&set->running)) != NULL ||
+         (l = corun__link_first(&set->done)) != NULL) {
+    corun_Task *t = corun__container_of(l, corun_Task, sibling);
+    corun__link_remove(l);
+    t->set = NULL;
+  }
+  set->count = 0;
+  set->closed = 1;
+  corun__link_remove(&set->res.link);
+}

@@ -1,0 +1,34 @@
+/*
+** joinset.h - JoinSet: a set of spawned tasks owned by one task, joined in
+** the order they end.
+*/
+#ifndef CORUN_JOINSET_H
+#define CORUN_JOINSET_H
+
+#include <lua.h>
+#include "queue.h"
+#include "task.h"
+
+#define CORUN_JOINSET "corun.JoinSet"
+
+/* A full userdata; user value 1 is a table anchoring the userdata of each
+   task not joined yet (a done task is anchored by nothing else). */
+struct corun_JoinSet {
+  corun_Resource res;     /* owned by the task that made it */
+  lua_Integer owner;      /* id of that task */
+  corun_Link running;     /* its tasks not done yet (task->sibling) */
+  corun_Link done;        /* its tasks done, not joined: in completion
+                             order (task->sibling) */
+  corun_Link waiters;     /* wait queue: the owner in join_next */
+  int count;              /* tasks not joined yet */
+  int closed;             /* closed: no more spawns */
+};
+
+void corun__joinset_init(corun_JoinSet *set, corun_Task *owner);
+void corun__joinset_add(corun_JoinSet *set, corun_Task *t);
+void corun__joinset_member_done(corun_Task *t);
+void corun__joinset_abort_all(corun_JoinSet *set);
+void corun__joinset_close(corun_JoinSet *set);
+corun_Task *corun__joinset_take(corun_JoinSet *set);
+
+#endif
