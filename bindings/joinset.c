@@ -237,7 +237,7 @@ static void forget_all(lua_State *L, int idx, corun_JoinSet *set) {
   corun_Link *l;
   while ((l = corun__link_first(&set->running)) != NULL ||
          (l = corun__link_first(&set->done)) != NULL) {
-    corun__container_of(l, corun_Task, sibling)->set = NULL;
+    corun__container_of(l, corun_Task, sibling)->u.set = NULL;
     corun__link_remove(l);
   }
   set->count = 0;

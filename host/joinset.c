@@ -30,14 +30,14 @@ void corun__joinset_init(corun_JoinSet *set, corun_Task *owner) {
 
 /* Task 't', just spawned, belongs to the set. */
 void corun__joinset_add(corun_JoinSet *set, corun_Task *t) {
-  t->set = set;
+  t->u.set = set;
   corun__link_append(&set->running, &t->sibling);
   set->count++;
 }
 
 /* Member 't' has ended: it waits in 'done' to be joined. */
 void corun__joinset_member_done(corun_Task *t) {
-  corun_JoinSet *set = t->set;
+  corun_JoinSet *set = t->u.set;
   corun_Link *l;
   corun__link_remove(&t->sibling);
   corun__link_append(&set->done, &t->sibling);
@@ -63,7 +63,7 @@ corun_Task *corun__joinset_take(corun_JoinSet *set) {
     return NULL;
   t = corun__container_of(l, corun_Task, sibling);
   corun__link_remove(l);
-  t->set = NULL;
+  t->u.set = NULL;
   set->count--;
   return t;
 }
@@ -77,7 +77,7 @@ void corun__joinset_close(corun_JoinSet *set) {
          (l = corun__link_first(&set->done)) != NULL) {
     corun_Task *t = corun__container_of(l, corun_Task, sibling);
     corun__link_remove(l);
-    t->set = NULL;
+    t->u.set = NULL;
   }
   set->count = 0;
   set->closed = 1;

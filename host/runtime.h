@@ -64,7 +64,7 @@ struct corun_Runtime {
   corun_Task **heap;      /* owns: timer heap, by (deadline, seq) */
   uint32_t nheap;         /* tasks in the heap */
   uint32_t heapcap;       /* slots allocated in 'heap' */
-  uint64_t timer_seq;     /* next timer sequence number */
+  uint32_t timer_seq;     /* next timer sequence number (wraps) */
   int npool;              /* idle coroutines on A's stack */
   lua_Integer next_id;    /* id of the next spawned task */
   uint64_t done_seq;      /* branches ended so far (completion order) */

@@ -32,6 +32,13 @@ struct corun_Nest {
 
 static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome);
 
+/* The task is ending: it waits inside no user coroutine any more (and its
+   slot is about to hold the report). */
+static void drop_nest(corun_Task *t) {
+  free(t->nest);
+  t->nest = NULL;
+}
+
 /* Push the userdata of live task 't' (it is anchored in the task table). */
 void corun__task_push(lua_State *L, corun_Task *t) {
   lua_State *A = t->rt->A;
@@ -131,7 +138,7 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
   t->rt = rt;
   t->nvalues = nargs;
   if (parent != NULL) {
-    t->parent = parent;
+    t->u.parent = parent;
     t->id = parent->id;
     corun__link_append(&parent->children, &t->sibling);
   }
@@ -279,6 +286,7 @@ static void set_report(lua_State *co, corun_Task *t, int err, int tb) {
 */
 static void store_panic(lua_State *L, corun_Task *t) {
   lua_State *co = t->co;  /* co: err tb */
+  drop_nest(t);
   corun__task_push(co, t);  /* co: err tb ud */
   if (!(t->flags & NOCOPY)) {
     set_report(co, t, 1, 2);
@@ -339,6 +347,7 @@ void corun__task_end_panic(lua_State *L, corun_Task *t, const char *msg) {
 void corun__task_end_ok(lua_State *L, corun_Task *t, int nres) {
   lua_State *co = t->co;
   int i;
+  drop_nest(t);
   if (!(t->flags & NOCOPY) && corun__transfer_needed(co, 2, nres)) {
     push_copy_out(co, "result", t);
     lua_insert(co, 2);
@@ -401,7 +410,7 @@ void corun__task_cancel(lua_State *L, corun_Task *t) {
   while ((l = corun__link_first(&t->children)) != NULL) {
     corun_Task *child = corun__container_of(l, corun_Task, sibling);
     corun__link_remove(l);
-    child->parent = NULL;
+    child->u.parent = NULL;
     corun__task_cancel(L, child);
   }
   if (t->nest != NULL) {  /* innermost first, as an unwinding would */
@@ -416,6 +425,7 @@ void corun__task_cancel(lua_State *L, corun_Task *t) {
     }
     t->nest->n = 0;
   }
+  drop_nest(t);
   if (close_coroutine(L, t, t->co) != LUA_OK) {
     lua_settop(L, lua_gettop(L) - have_err);
     lua_xmove(t->co, L, 1);
@@ -456,17 +466,17 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
   if (t->co != NULL)
     pool_return(rt, t);
   corun__sched_unwait(t);
-  if (t->parent != NULL) {  /* a branch: stamp it, tell a waiting parent */
-    t->deadline = ++rt->done_seq;
-    if (t->parent->flags & CORUN_TASK_WAITKIDS)
-      corun__sched_wake(t->parent, CORUN_WAKE_SIGNAL);
+  if ((t->flags & CORUN_TASK_BRANCH) && t->u.parent != NULL) {
+    t->deadline = ++rt->done_seq;  /* its completion order */
+    if (t->u.parent->flags & CORUN_TASK_WAITKIDS)
+      corun__sched_wake(t->u.parent, CORUN_WAKE_SIGNAL);
     corun__link_remove(&t->sibling);
-    t->parent = NULL;
+    t->u.parent = NULL;
   }
   while ((l = corun__link_first(&t->children)) != NULL) {
     corun_Task *child = corun__container_of(l, corun_Task, sibling);
     corun__link_remove(l);
-    child->parent = NULL;
+    child->u.parent = NULL;
     corun__task_cancel(L, child);
   }
   while ((l = corun__link_first(&t->owned)) != NULL) {
@@ -474,12 +484,8 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
     corun__link_remove(l);
     r->release(L, r);
   }
-  if (t->set != NULL)
+  if (!(t->flags & CORUN_TASK_BRANCH) && t->u.set != NULL)
     corun__joinset_member_done(t);
-  if (t->nest != NULL) {
-    free(t->nest);
-    t->nest = NULL;
-  }
   t->state = CORUN_TASK_DONE;
   t->outcome = (unsigned char)outcome;
   if (t->report != NULL)
@@ -546,8 +552,6 @@ void corun__task_gc(corun_Task *t) {
     report(t->report);
     corun__task_observe(t);
   }
-  free(t->nest);
-  t->nest = NULL;
 }
 
 /* Record that the current wait of 't' passes through user coroutine 'co'.

@@ -85,17 +85,21 @@ struct corun_Task {
   corun_Link sibling;     /* in parent->children, or in its JoinSet */
   corun_Link owned;       /* corun_Resource: what it gives up at its end */
   corun_Runtime *rt;      /* borrows: set once registered, valid until done */
-  corun_Task *parent;     /* branch only: the task it runs for */
-  corun_JoinSet *set;     /* borrows: the JoinSet it belongs to, or NULL */
+  union {                 /* a branch is never in a JoinSet */
+    corun_Task *parent;   /* CORUN_TASK_BRANCH: the task it runs for */
+    corun_JoinSet *set;   /* otherwise: its JoinSet (borrows), or NULL */
+  } u;
   lua_State *co;          /* its coroutine while started and not done */
-  corun_Nest *nest;       /* owns: user coroutines the current wait passes
-                             through, innermost first (NULL if none) */
-  char *report;           /* owns: text of an unobserved panic, or NULL */
+  union {                 /* never both: nest is dropped before the end */
+    corun_Nest *nest;     /* owns, while not done: user coroutines the
+                             current wait passes through, innermost first */
+    char *report;         /* owns, once done: text of an unobserved panic */
+  };
   lua_Integer id;         /* task id (a branch has its parent's) */
   lua_Integer owner;      /* its handle was moved into this task, or 0 */
   uint64_t deadline;      /* timer deadline, uv_hrtime() nanoseconds;
                              once a branch is done: its completion order */
-  uint64_t seq;           /* timer order among equal deadlines */
+  uint32_t seq;           /* timer order among equal deadlines (wraps) */
   uint32_t heap_index;    /* slot in the timer heap, or CORUN_NO_TIMER */
   int ref;                /* anchor in rt's task table while not done */
   int nvalues;            /* arguments before start, results when done */

@@ -16,7 +16,7 @@
 
 static int earlier(const corun_Task *a, const corun_Task *b) {
   return a->deadline < b->deadline ||
-         (a->deadline == b->deadline && a->seq < b->seq);
+         (a->deadline == b->deadline && (int32_t)(a->seq - b->seq) < 0);
 }
 
 static void heap_set(corun_Runtime *rt, uint32_t i, corun_Task *t) {
