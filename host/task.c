@@ -56,19 +56,20 @@ static void clear_values(lua_State *L, int idx, corun_Task *t, int from) {
   }
 }
 
-/* In protected mode: ud site target state fn args... -> set the user
-   values of ud to what fn and the arguments become in the task. */
+/* In protected mode: ud site target state fnarg fn args... -> set the
+   user values of ud to what fn and the arguments become in the task;
+   fnarg is fn's argument number in the caller, for messages. */
 static int copy_in_protected(lua_State *L) {
-  int i, n = lua_gettop(L) - 5;
+  int i, n = lua_gettop(L) - 6, fnarg = (int)lua_tointeger(L, 5);
   corun_Crossing c;
   corun__transfer_begin(L, &c, lua_touserdata(L, 4), lua_touserdata(L, 2),
                         "into a task", (lua_Integer)lua_tointeger(L, 3));
-  corun__transfer_push_fn(L, 5, &c);
+  corun__transfer_push_fn(L, 6, &c);
   lua_setiuservalue(L, 1, 1);
   c.what = "argument";
   for (i = 1; i <= n; i++) {
-    c.index = i + 1;
-    corun__transfer_push(L, 5 + i, &c);
+    c.index = fnarg + i;
+    corun__transfer_push(L, 6 + i, &c);
     lua_setiuservalue(L, 1, i + 1);
   }
   corun__transfer_commit(L, &c, 1);
@@ -87,9 +88,10 @@ static void copy_in(lua_State *L, corun_Runtime *rt, int fnidx, int nargs,
   lua_pushlightuserdata(L, (void *)site);
   lua_pushinteger(L, rt->next_id);
   lua_pushlightuserdata(L, rt->state);
+  lua_pushinteger(L, fnidx);
   for (i = 0; i <= nargs; i++)
     lua_pushvalue(L, fnidx + i);
-  status = lua_pcall(L, nargs + 5, 0, 0);
+  status = lua_pcall(L, nargs + 6, 0, 0);
   if (status == LUA_ERRMEM)
     luaL_error(L, "%s: not enough memory to copy the values into the task",
                site);
