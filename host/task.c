@@ -409,6 +409,10 @@ void corun__task_cancel(lua_State *L, corun_Task *t) {
   t->state = CORUN_TASK_CLOSING;
   t->flags |= CORUN_TASK_CANCEL;
   corun__sched_unwait(t);
+  if (t->flags & CORUN_TASK_GRANTED) {  /* woken with a grant: give back */
+    t->flags &= (unsigned char)~CORUN_TASK_GRANTED;
+    t->sync->regrant(t->sync, t);
+  }
   while ((l = corun__link_first(&t->children)) != NULL) {
     corun_Task *child = corun__container_of(l, corun_Task, sibling);
     corun__link_remove(l);

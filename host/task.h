@@ -74,6 +74,20 @@ typedef enum {
 #define CORUN_TASK_OWNCO    0x20  /* it has waited: user value 1 holds its
                                      coroutine (else it is on A's stack) */
 #define CORUN_TASK_WAITKIDS 0x40  /* waits until one of its branches ends */
+#define CORUN_TASK_GRANTED  0x80  /* woken with what it waited for (a sync
+                                     object handed it over) */
+
+/*
+** A sync object's queue of waiters (semaphore, mutex, notify).  A waiter
+** asks for task->nvalues units; whoever grants them sets GRANTED before
+** waking it.  If a granted waiter is cancelled before it runs, 'regrant'
+** gives its units back, so nothing is lost.
+*/
+typedef struct corun_Sync corun_Sync;
+struct corun_Sync {
+  corun_Link waiters;     /* FIFO of waiting tasks */
+  void (*regrant)(corun_Sync *s, corun_Task *t);
+};
 
 #define CORUN_NO_TIMER UINT32_MAX
 
@@ -97,12 +111,16 @@ struct corun_Task {
   };
   lua_Integer id;         /* task id (a branch has its parent's) */
   lua_Integer owner;      /* its handle was moved into this task, or 0 */
-  uint64_t deadline;      /* timer deadline, uv_hrtime() nanoseconds;
+  union {                 /* a task sleeps or waits on a sync object */
+    uint64_t deadline;    /* timer deadline, uv_hrtime() nanoseconds;
                              once a branch is done: its completion order */
+    corun_Sync *sync;     /* borrows: the sync object it waits on */
+  };
   uint32_t seq;           /* timer order among equal deadlines (wraps) */
   uint32_t heap_index;    /* slot in the timer heap, or CORUN_NO_TIMER */
   int ref;                /* anchor in rt's task table while not done */
-  int nvalues;            /* arguments before start, results when done */
+  int nvalues;            /* arguments before start, results when done,
+                             units asked of a sync object while waiting */
   unsigned short nuv;     /* number of user values */
   unsigned char state;    /* corun_TaskState */
   unsigned char outcome;  /* corun_Outcome */

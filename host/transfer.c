@@ -713,6 +713,15 @@ void corun__transfer_commit(lua_State *L, corun_Crossing *c, int task) {
       if (luaL_testudata(L, -1, CORUN_JOINHANDLE) ||
           luaL_testudata(L, -1, CORUN_JOINHANDLE_PANIC))
         ((corun_Task *)lua_touserdata(L, -1))->owner = c->target;
+      else if (luaL_getmetafield(L, -1, "__corun_take") == LUA_TFUNCTION) {
+        lua_pushvalue(L, -2);  /* take(value, task or nil, id) */
+        if (task != 0)
+          lua_pushvalue(L, task);
+        else
+          lua_pushnil(L);
+        lua_pushinteger(L, c->target);
+        lua_call(L, 3, 0);
+      }
       lua_pop(L, 1);
     }
   }

@@ -1,0 +1,437 @@
+/*
+** sync.c - corun.Semaphore, corun.Mutex, corun.Notify, and the Permit and
+** MutexGuard they hand out.
+**
+** The three primitives are shared between tasks (__corun = "share": every
+** task that receives one uses the same object).  A Permit or a guard is
+** owned by one task (a corun_Resource): it moves with spawn
+** (__corun = "move"), and is released when its task ends, raises or is
+** cancelled, when it is closed (<close>), or when it is collected.
+*/
+#include <string.h>
+#include <lauxlib.h>
+#include "../host/sched.h"
+#include "../host/sync.h"
+#include "corunL.h"
+
+#define CORUN_SEMAPHORE "corun.Semaphore"
+#define CORUN_PERMIT "corun.Permit"
+#define CORUN_MUTEX "corun.Mutex"
+#define CORUN_GUARD "corun.MutexGuard"
+#define CORUN_NOTIFY "corun.Notify"
+
+/* What a task owns: a permit or a guard.  User value 1: the semaphore or
+   mutex userdata (kept alive while this is). */
+typedef struct Owned {
+  corun_Resource res;     /* in its owner's list while held */
+  void *object;           /* borrows: the corun_Semaphore or corun_Mutex */
+  lua_Integer k;          /* permits held (a guard: 1) */
+  lua_Integer moved_to;   /* moved into this task, or 0 */
+  int released;           /* given back (or forgotten) */
+} Owned;
+
+static void owned_release(lua_State *L, corun_Resource *r);
+
+/* Push a new permit or guard for 'object' (userdata at 'obj'), owned by
+   the running task. */
+static Owned *push_owned(lua_State *L, int obj, void *object, lua_Integer k,
+                         const char *tname) {
+  Owned *o = lua_newuserdatauv(L, sizeof *o, 1);
+  corun__link_init(&o->res.link);
+  o->res.release = owned_release;
+  o->object = object;
+  o->k = k;
+  o->moved_to = 0;
+  o->released = 0;
+  lua_pushvalue(L, obj);
+  lua_setiuservalue(L, -2, 1);
+  luaL_setmetatable(L, tname);
+  corun__task_own(corunL_state(L)->rt->current, &o->res);
+  return o;
+}
+
+/* The permit or guard at index 1; a moved one is usable only by the task
+   it moved to. */
+static Owned *check_owned(lua_State *L, const char *fname, const char *tname,
+                          const char *kind) {
+  Owned *o = corunL_checkself(L, fname, tname);
+  if (o->moved_to != 0) {
+    corun_Runtime *rt = corunL_state(L)->rt;
+    if (rt == NULL || rt->current == NULL || rt->current->id != o->moved_to)
+      corunL_error(L, "corun", "%s was moved to task %I", kind,
+                   (LUAI_UACINT)o->moved_to);
+  }
+  return o;
+}
+
+/* Give back what 'o' holds (once). */
+static void give_back(Owned *o, int is_guard) {
+  if (o->released)
+    return;
+  o->released = 1;
+  corun__link_remove(&o->res.link);
+  if (is_guard)
+    corun__mutex_unlock(o->object);
+  else
+    corun__sem_release(o->object, o->k);
+}
+
+/* Its owner ended: a permit's k is its count; a guard's k is 0. */
+static void owned_release(lua_State *L, corun_Resource *r) {
+  Owned *o = corun__container_of(r, Owned, res);
+  (void)L;
+  give_back(o, o->k == 0);
+}
+
+/* __corun_take(value, task userdata or nil, id): moved at a crossing. */
+static int owned_take(lua_State *L) {
+  Owned *o = lua_touserdata(L, 1);
+  corun_Task *t = lua_touserdata(L, 2);
+  if (o->released)
+    return 0;
+  if (t != NULL)
+    corun__task_own(t, &o->res);
+  else
+    corun__link_remove(&o->res.link);  /* out of a task: nobody owns it */
+  o->moved_to = (lua_Integer)lua_tointeger(L, 3);
+  return 0;
+}
+
+/* ---------------------------------------------------------- Semaphore */
+
+static lua_Integer check_count(lua_State *L, const char *fname, int arg,
+                               lua_Integer dflt, lua_Integer min) {
+  lua_Integer n;
+  if (lua_isnoneornil(L, arg))
+    return dflt;
+  if (!lua_isinteger(L, arg))
+    corunL_typeerror(L, fname, arg, "integer");
+  n = lua_tointeger(L, arg);
+  if (n < min)
+    corunL_error(L, fname, "bad argument #%d (must be at least %I, got %I)",
+                 arg, (LUAI_UACINT)min, (LUAI_UACINT)n);
+  return n;
+}
+
+static int l_semaphore(lua_State *L) {
+  lua_Integer n = check_count(L, "corun.Semaphore", 1, -1, 0);
+  corun_Semaphore *s;
+  if (n < 0)
+    return corunL_typeerror(L, "corun.Semaphore", 1, "integer");
+  s = lua_newuserdatauv(L, sizeof *s, 0);
+  corun__sem_init(s, n);
+  luaL_setmetatable(L, CORUN_SEMAPHORE);
+  return 1;
+}
+
+static corun_Semaphore *check_sem(lua_State *L, const char *fname) {
+  return corunL_checkself(L, fname, "Semaphore");
+}
+
+static int closed(lua_State *L) {
+  lua_pushnil(L);
+  lua_pushliteral(L, "closed");
+  return 2;
+}
+
+static int k_acquire(lua_State *L, int status, lua_KContext ctx) {
+  corun_Task *self = corunL_state(L)->rt->current;
+  (void)status;
+  if (!corun__sync_granted(self))
+    return closed(L);
+  push_owned(L, 1, lua_touserdata(L, 1), (lua_Integer)ctx, CORUN_PERMIT);
+  return 1;
+}
+
+static lua_Integer acquire_count(lua_State *L, const char *fname,
+                                 corun_Semaphore *s) {
+  lua_Integer k = check_count(L, fname, 2, 1, 1);
+  if (k > s->total && !s->closed)
+    corunL_error(L, fname, "cannot acquire %I permits from a semaphore "
+                 "that has %I", (LUAI_UACINT)k, (LUAI_UACINT)s->total);
+  return k;
+}
+
+static int s_acquire(lua_State *L) {
+  corun_Semaphore *s = check_sem(L, "Semaphore:acquire");
+  corun_Task *self = corunL_waiter(L, "Semaphore:acquire");
+  lua_Integer k = acquire_count(L, "Semaphore:acquire", s);
+  lua_settop(L, 1);
+  if (s->closed)
+    return closed(L);
+  if (corun__sem_try(s, k)) {
+    push_owned(L, 1, s, k, CORUN_PERMIT);
+    return 1;
+  }
+  corun__sem_wait(s, self, k);
+  return corun__sched_wait(L, (lua_KContext)k, k_acquire);
+}
+
+static int s_try_acquire(lua_State *L) {
+  corun_Semaphore *s = check_sem(L, "Semaphore:try_acquire");
+  lua_Integer k = acquire_count(L, "Semaphore:try_acquire", s);
+  corunL_task(L, "Semaphore:try_acquire");
+  lua_settop(L, 1);
+  if (s->closed)
+    return closed(L);
+  if (!corun__sem_try(s, k))
+    return 0;
+  push_owned(L, 1, s, k, CORUN_PERMIT);
+  return 1;
+}
+
+static int s_available(lua_State *L) {
+  lua_pushinteger(L, check_sem(L, "Semaphore:available_permits")->permits);
+  return 1;
+}
+
+static int s_add_permits(lua_State *L) {
+  corun_Semaphore *s = check_sem(L, "Semaphore:add_permits");
+  lua_Integer k = check_count(L, "Semaphore:add_permits", 2, -1, 0);
+  if (k < 0)
+    return corunL_typeerror(L, "Semaphore:add_permits", 2, "integer");
+  s->total += k;
+  corun__sem_release(s, k);
+  return 0;
+}
+
+static int s_close(lua_State *L) {
+  corun__sem_close(check_sem(L, "Semaphore:close"));
+  return 0;
+}
+
+static int s_tostring(lua_State *L) {
+  corun_Semaphore *s = check_sem(L, "Semaphore:__tostring");
+  lua_pushfstring(L, "corun.Semaphore (%I available%s)",
+                  (LUAI_UACINT)s->permits, s->closed ? ", closed" : "");
+  return 1;
+}
+
+static int p_release(lua_State *L) {
+  give_back(check_owned(L, "Permit:release", "Permit", "permit"), 0);
+  return 0;
+}
+
+static int p_forget(lua_State *L) {
+  Owned *o = check_owned(L, "Permit:forget", "Permit", "permit");
+  if (!o->released) {
+    o->released = 1;
+    corun__link_remove(&o->res.link);
+    ((corun_Semaphore *)o->object)->total -= o->k;
+  }
+  return 0;
+}
+
+static int p_close(lua_State *L) {  /* __close and __gc: no owner check */
+  Owned *o = lua_touserdata(L, 1);
+  give_back(o, 0);
+  return 0;
+}
+
+static int p_tostring(lua_State *L) {
+  Owned *o = corunL_checkself(L, "Permit:__tostring", "Permit");
+  lua_pushfstring(L, "corun.Permit (%I%s)", (LUAI_UACINT)o->k,
+                  o->released ? ", released" : "");
+  return 1;
+}
+
+/* -------------------------------------------------------------- Mutex */
+
+static int l_mutex(lua_State *L) {
+  corun_Mutex *m = lua_newuserdatauv(L, sizeof *m, 1);
+  corun__mutex_init(m);
+  luaL_setmetatable(L, CORUN_MUTEX);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);  /* the protected value */
+  return 1;
+}
+
+static int k_lock(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  corun__sync_granted(corunL_state(L)->rt->current);
+  push_owned(L, 1, lua_touserdata(L, 1), 0, CORUN_GUARD);
+  return 1;
+}
+
+static int m_lock(lua_State *L) {
+  corun_Mutex *m = corunL_checkself(L, "Mutex:lock", "Mutex");
+  corun_Task *self = corunL_waiter(L, "Mutex:lock");
+  lua_settop(L, 1);
+  if (corun__mutex_try(m)) {
+    push_owned(L, 1, m, 0, CORUN_GUARD);
+    return 1;
+  }
+  corun__mutex_wait(m, self);
+  return corun__sched_wait(L, 0, k_lock);
+}
+
+static int m_try_lock(lua_State *L) {
+  corun_Mutex *m = corunL_checkself(L, "Mutex:try_lock", "Mutex");
+  corunL_task(L, "Mutex:try_lock");
+  lua_settop(L, 1);
+  if (!corun__mutex_try(m))
+    return 0;
+  push_owned(L, 1, m, 0, CORUN_GUARD);
+  return 1;
+}
+
+static int m_tostring(lua_State *L) {
+  corun_Mutex *m = corunL_checkself(L, "Mutex:__tostring", "Mutex");
+  lua_pushfstring(L, "corun.Mutex (%s)", m->locked ? "locked" : "unlocked");
+  return 1;
+}
+
+static Owned *check_guard(lua_State *L, const char *fname) {
+  Owned *o = check_owned(L, fname, "MutexGuard", "mutex guard");
+  if (o->released)
+    corunL_error(L, fname, "the lock was already released");
+  return o;
+}
+
+/* guard.value (the protected value) and the methods. */
+static int g_index(lua_State *L) {
+  const char *key = lua_tostring(L, 2);
+  if (key != NULL && strcmp(key, "value") == 0) {
+    check_guard(L, "MutexGuard.value");
+    lua_getiuservalue(L, 1, 1);
+    lua_getiuservalue(L, -1, 1);
+    return 1;
+  }
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(3));
+  return 1;
+}
+
+static int g_newindex(lua_State *L) {
+  const char *key = lua_tostring(L, 2);
+  if (key == NULL || strcmp(key, "value") != 0)
+    return corunL_error(L, "MutexGuard", "only 'value' can be set");
+  check_guard(L, "MutexGuard.value");
+  lua_getiuservalue(L, 1, 1);
+  lua_pushvalue(L, 3);
+  lua_setiuservalue(L, -2, 1);
+  return 0;
+}
+
+static int g_unlock(lua_State *L) {
+  give_back(check_guard(L, "MutexGuard:unlock"), 1);
+  return 0;
+}
+
+static int g_close(lua_State *L) {  /* __close and __gc: no owner check */
+  give_back(lua_touserdata(L, 1), 1);
+  return 0;
+}
+
+static int g_tostring(lua_State *L) {
+  Owned *o = corunL_checkself(L, "MutexGuard:__tostring", "MutexGuard");
+  lua_pushfstring(L, "corun.MutexGuard (%s)",
+                  o->released ? "released" : "held");
+  return 1;
+}
+
+/* ------------------------------------------------------------- Notify */
+
+static int l_notify(lua_State *L) {
+  corun_Notify *n = lua_newuserdatauv(L, sizeof *n, 0);
+  corun__notify_init(n);
+  luaL_setmetatable(L, CORUN_NOTIFY);
+  return 1;
+}
+
+static int k_notified(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  corun__sync_granted(corunL_state(L)->rt->current);
+  return 0;
+}
+
+static int n_notified(lua_State *L) {
+  corun_Notify *n = corunL_checkself(L, "Notify:notified", "Notify");
+  corun_Task *self = corunL_waiter(L, "Notify:notified");
+  if (corun__notify_try(n))
+    return 0;
+  corun__notify_wait(n, self);
+  return corun__sched_wait(L, 0, k_notified);
+}
+
+static int n_notify_one(lua_State *L) {
+  corun__notify_one(corunL_checkself(L, "Notify:notify_one", "Notify"));
+  return 0;
+}
+
+static int n_notify_waiters(lua_State *L) {
+  corun__notify_waiters(corunL_checkself(L, "Notify:notify_waiters",
+                                         "Notify"));
+  return 0;
+}
+
+/* ---------------------------------------------------------------- Open */
+
+static const luaL_Reg sem_methods[] = {
+  {"acquire", s_acquire}, {"try_acquire", s_try_acquire},
+  {"available_permits", s_available}, {"add_permits", s_add_permits},
+  {"close", s_close}, {NULL, NULL}
+};
+static const luaL_Reg sem_meta[] = {{"__tostring", s_tostring}, {NULL, NULL}};
+
+static const luaL_Reg permit_methods[] = {
+  {"release", p_release}, {"forget", p_forget}, {NULL, NULL}
+};
+static const luaL_Reg permit_meta[] = {
+  {"__close", p_close}, {"__gc", p_close}, {"__tostring", p_tostring},
+  {"__corun_take", owned_take}, {NULL, NULL}
+};
+
+static const luaL_Reg mutex_methods[] = {
+  {"lock", m_lock}, {"try_lock", m_try_lock}, {NULL, NULL}
+};
+static const luaL_Reg mutex_meta[] = {{"__tostring", m_tostring}, {NULL, NULL}};
+
+static const luaL_Reg guard_methods[] = {{"unlock", g_unlock}, {NULL, NULL}};
+static const luaL_Reg guard_meta[] = {
+  {"__close", g_close}, {"__gc", g_close}, {"__tostring", g_tostring},
+  {"__corun_take", owned_take}, {NULL, NULL}
+};
+
+static const luaL_Reg notify_methods[] = {
+  {"notified", n_notified}, {"notify_one", n_notify_one},
+  {"notify_waiters", n_notify_waiters}, {NULL, NULL}
+};
+static const luaL_Reg notify_meta[] = {{NULL, NULL}};
+
+static const luaL_Reg functions[] = {
+  {"Semaphore", l_semaphore}, {"Mutex", l_mutex}, {"Notify", l_notify},
+  {NULL, NULL}
+};
+
+/* Make class 'name' and say how it crosses task boundaries. */
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                      const luaL_Reg *meta, const char *crossing) {
+  corunL_newclass(L, name, methods, meta);
+  lua_pushstring(L, crossing);
+  lua_setfield(L, -2, "__corun");
+  lua_pop(L, 1);
+}
+
+void corunL_open_sync(lua_State *L) {
+  corun__state(L);
+  new_class(L, CORUN_SEMAPHORE, sem_methods, sem_meta, "share");
+  new_class(L, CORUN_PERMIT, permit_methods, permit_meta, "move");
+  new_class(L, CORUN_MUTEX, mutex_methods, mutex_meta, "share");
+  new_class(L, CORUN_NOTIFY, notify_methods, notify_meta, "share");
+  new_class(L, CORUN_GUARD, guard_methods, guard_meta, "move");
+  /* a guard's __index serves 'value' first, then its methods */
+  luaL_getmetatable(L, CORUN_GUARD);        /* state mt */
+  lua_getfield(L, -1, "__index");           /* state mt methods */
+  lua_pushvalue(L, -3);
+  lua_pushvalue(L, -3);
+  lua_pushvalue(L, -3);
+  lua_pushcclosure(L, g_index, 3);          /* state mt methods index */
+  lua_setfield(L, -3, "__index");
+  lua_pushvalue(L, -3);
+  lua_pushvalue(L, -3);
+  lua_pushcclosure(L, g_newindex, 2);
+  lua_setfield(L, -3, "__newindex");
+  lua_pop(L, 2);                            /* state */
+  luaL_setfuncs(L, functions, 1);
+}

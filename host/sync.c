@@ -1,0 +1,156 @@
+/*
+** sync.c - Semaphore, Mutex and Notify.
+**
+** Each keeps a FIFO of waiting tasks (corun_Sync).  What a waiter asked
+** for is handed over when it is woken (GRANTED): no task that arrives
+** later can take it first, and a waiter asking for much holds back the
+** ones behind it, even if they ask for less (as Tokio's semaphore does).
+** A granted waiter cancelled before it runs gives its grant back through
+** 'regrant' (task.c), which hands it to the next waiter.
+*/
+#include "sync.h"
+#include "sched.h"
+
+static corun_Task *first_waiter(corun_Sync *s) {
+  corun_Link *l = corun__link_first(&s->waiters);
+  return l != NULL ? corun__container_of(l, corun_Task, link) : NULL;
+}
+
+/* Hand 't' what it waits for, and wake it. */
+static void grant(corun_Task *t) {
+  t->flags |= CORUN_TASK_GRANTED;
+  corun__sched_wake(t, CORUN_WAKE_SIGNAL);
+}
+
+/* Put 't' at the end of the queue of 's', asking for 'n' units. */
+static void wait_on(corun_Sync *s, corun_Task *t, lua_Integer n) {
+  t->nvalues = (int)n;
+  t->flags &= (unsigned char)~CORUN_TASK_GRANTED;
+  corun__sched_block(t, &s->waiters);
+  t->sync = s;
+}
+
+/* Did the wait of 't' end with a grant?  (Clears it: it is taken.) */
+int corun__sync_granted(corun_Task *t) {
+  int granted = (t->flags & CORUN_TASK_GRANTED) != 0;
+  t->flags &= (unsigned char)~CORUN_TASK_GRANTED;
+  return granted;
+}
+
+/* ---------------------------------------------------------- Semaphore */
+
+static void sem_regrant(corun_Sync *s, corun_Task *t) {
+  corun__sem_release((corun_Semaphore *)s, t->nvalues);
+}
+
+void corun__sem_init(corun_Semaphore *s, lua_Integer permits) {
+  corun__link_init(&s->sync.waiters);
+  s->sync.regrant = sem_regrant;
+  s->permits = s->total = permits;
+  s->closed = 0;
+}
+
+/* Take 'k' permits now if nobody waits before and there are enough. */
+int corun__sem_try(corun_Semaphore *s, lua_Integer k) {
+  if (s->closed || corun__link_linked(&s->sync.waiters) || s->permits < k)
+    return 0;
+  s->permits -= k;
+  return 1;
+}
+
+void corun__sem_wait(corun_Semaphore *s, corun_Task *t, lua_Integer k) {
+  wait_on(&s->sync, t, k);
+}
+
+/* Give back 'k' permits, and hand them to the waiters in order. */
+void corun__sem_release(corun_Semaphore *s, lua_Integer k) {
+  corun_Task *t;
+  s->permits += k;
+  while (!s->closed && (t = first_waiter(&s->sync)) != NULL &&
+         t->nvalues <= s->permits) {
+    s->permits -= t->nvalues;
+    grant(t);
+  }
+}
+
+/* Close: every waiter wakes without permits ("closed"). */
+void corun__sem_close(corun_Semaphore *s) {
+  corun_Task *t;
+  s->closed = 1;
+  while ((t = first_waiter(&s->sync)) != NULL)
+    corun__sched_wake(t, CORUN_WAKE_SIGNAL);
+}
+
+/* -------------------------------------------------------------- Mutex */
+
+static void mutex_regrant(corun_Sync *s, corun_Task *t) {
+  (void)t;
+  corun__mutex_unlock((corun_Mutex *)s);
+}
+
+void corun__mutex_init(corun_Mutex *m) {
+  corun__link_init(&m->sync.waiters);
+  m->sync.regrant = mutex_regrant;
+  m->locked = 0;
+}
+
+int corun__mutex_try(corun_Mutex *m) {
+  if (m->locked || corun__link_linked(&m->sync.waiters))
+    return 0;
+  m->locked = 1;
+  return 1;
+}
+
+void corun__mutex_wait(corun_Mutex *m, corun_Task *t) {
+  wait_on(&m->sync, t, 1);
+}
+
+/* Unlock: the lock passes to the first waiter, if any. */
+void corun__mutex_unlock(corun_Mutex *m) {
+  corun_Task *t = first_waiter(&m->sync);
+  if (t != NULL)
+    grant(t);  /* it stays locked, for 't' */
+  else
+    m->locked = 0;
+}
+
+/* ------------------------------------------------------------- Notify */
+
+static void notify_regrant(corun_Sync *s, corun_Task *t) {
+  (void)t;
+  corun__notify_one((corun_Notify *)s);
+}
+
+void corun__notify_init(corun_Notify *n) {
+  corun__link_init(&n->sync.waiters);
+  n->sync.regrant = notify_regrant;
+  n->permit = 0;
+}
+
+/* Take a stored permit, if there is one. */
+int corun__notify_try(corun_Notify *n) {
+  if (!n->permit)
+    return 0;
+  n->permit = 0;
+  return 1;
+}
+
+void corun__notify_wait(corun_Notify *n, corun_Task *t) {
+  wait_on(&n->sync, t, 1);
+}
+
+/* Wake the first waiter, or store one permit when nobody waits. */
+void corun__notify_one(corun_Notify *n) {
+  corun_Task *t = first_waiter(&n->sync);
+  if (t != NULL)
+    grant(t);
+  else
+    n->permit = 1;
+}
+
+/* Wake every task waiting now; store nothing. */
+void corun__notify_waiters(corun_Notify *n) {
+  corun_Task *t;
+  while ((t = first_waiter(&n->sync)) != NULL)
+    grant(t);  /* waking takes it out of the queue */
+}
