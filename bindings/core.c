@@ -61,6 +61,7 @@ int luaopen_corun_core(lua_State *L) {
   corunL_open_join(L);
   corunL_open_joinset(L);
   corunL_open_sync(L);
+  corunL_open_channel(L);
   corunL_open_coroutine(L);
   corunL_open_handle(L);
   lua_pushliteral(L, CORUN_VERSION);

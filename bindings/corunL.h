@@ -34,6 +34,7 @@ void corunL_open_time(lua_State *L);
 void corunL_open_join(lua_State *L);
 void corunL_open_joinset(lua_State *L);
 void corunL_open_sync(lua_State *L);
+void corunL_open_channel(lua_State *L);
 void corunL_push_joinerror(lua_State *L, int idx, corun_Task *t);
 
 #endif

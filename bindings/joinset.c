@@ -112,8 +112,10 @@ static int join_next(lua_State *L, int with_id) {
   lua_settop(L, 1);
   if ((t = take(L, set)) != NULL)
     return deliver(L, t, with_id);
-  if (set->count == 0)
-    return 0;
+  if (set->count == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
   corunL_waiter(L, name);
   corun__sched_block(corunL_state(L)->rt->current, &set->waiters);
   return corun__sched_wait(L, with_id, k_join_next);
@@ -128,7 +130,8 @@ static int s_try_join_next(lua_State *L) {
   lua_settop(L, 1);
   if ((t = take(L, set)) != NULL)
     return deliver(L, t, 0);
-  return 0;
+  lua_pushnil(L);
+  return 1;
 }
 
 /* set:join_all(): array of first results in completion order; a task's

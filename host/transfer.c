@@ -402,7 +402,8 @@ static int plain_fn(lua_State *L, int idx, corun_Crossing *c) {
 ** Copying
 ** --------------------------------------------------------------------- */
 
-/* Record a value to move: its new owner is set at commit. */
+/* Record a value to move (or a shared value that counts its holders): its
+   new owner is told at commit. */
 static void add_move(lua_State *L, int idx, corun_Crossing *c) {
   if (lua_rawgetp(L, c->map, &moves_key) != LUA_TTABLE) {
     lua_pop(L, 1);
@@ -510,10 +511,15 @@ static void copy_value(lua_State *L, int idx, corun_Crossing *c) {
       return;
     case LUA_TUSERDATA:
       switch (userdata_kind(L, idx)) {
+        case KIND_SHARE:  /* a shared value may count its holders */
+          if (luaL_getmetafield(L, idx, "__corun_take") != LUA_TNIL) {
+            lua_pop(L, 1);
+            add_move(L, idx, c);
+          }
+          lua_pushvalue(L, idx);
+          return;
         case KIND_MOVE:
           add_move(L, idx, c);
-          /* FALLTHROUGH */
-        case KIND_SHARE:
           lua_pushvalue(L, idx);
           return;
         default:

@@ -14,7 +14,7 @@ for _, name in ipairs {
   "run", "spawn", "task_id", "yield_now",
   "sleep", "sleep_until", "now", "timeout", "interval",
   "join", "try_join", "select", "JoinSet",
-  "Semaphore", "Mutex", "Notify",
+  "Semaphore", "Mutex", "Notify", "channel",
   "version",
 } do
   corun[name] = core[name]

@@ -1,0 +1,379 @@
+/*
+** channel.c - corun.channel([capacity]) -> Sender, Receiver.
+**
+** Messages are copied into the channel when sent (the crossing rules of
+** transfer.c).  The Sender is shared: each task that holds it holds its
+** own reference (made when the sender crosses into the task, released at
+** the task's end or by tx:close()); when the last is released, recv
+** returns nil once the queue is drained.  The Receiver is owned by one
+** task and moves with spawn; its owner's end closes the channel.
+*/
+#include <stdlib.h>
+#include <lauxlib.h>
+#include "../host/channel.h"
+#include "../host/sched.h"
+#include "../host/sync.h"
+#include "../host/transfer.h"
+#include "corunL.h"
+
+#define CORUN_SENDER "corun.Sender"
+#define CORUN_RECEIVER "corun.Receiver"
+
+typedef struct SenderRef {  /* a task's reference to a channel's senders */
+  corun_Resource res;     /* in the holding task's owned list */
+  corun_Channel *ch;      /* borrows: anchored while references exist */
+} SenderRef;
+
+typedef struct Receiver {
+  corun_Resource res;     /* owned by one task */
+  corun_Channel *ch;      /* borrows: user value 1 keeps it alive */
+  lua_Integer moved_to;   /* moved into this task, or 0 */
+} Receiver;
+
+/* ------------------------------------------------------------ senders */
+
+static void ref_release(lua_State *L, corun_Resource *r) {
+  SenderRef *ref = corun__container_of(r, SenderRef, res);
+  corun_Channel *ch = ref->ch;
+  free(ref);
+  corun__channel_sender_gone(ch);
+  if (ch->senders == 0 && ch->anchor != LUA_NOREF) {
+    luaL_unref(L, LUA_REGISTRYINDEX, ch->anchor);
+    ch->anchor = LUA_NOREF;
+  }
+}
+
+/* Task 't' holds a sender reference to the channel at index 'idx'. */
+static void add_ref(lua_State *L, int idx, corun_Channel *ch, corun_Task *t) {
+  SenderRef *ref = malloc(sizeof *ref);
+  if (ref == NULL)
+    luaL_error(L, "corun: not enough memory");
+  corun__link_init(&ref->res.link);
+  ref->res.release = ref_release;
+  ref->ch = ch;
+  if (ch->anchor == LUA_NOREF) {
+    lua_pushvalue(L, idx);
+    ch->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  ch->senders++;
+  corun__task_own(t, &ref->res);
+}
+
+/* Push the channel of the sender or receiver at index 1. */
+static corun_Channel *push_channel(lua_State *L) {
+  lua_getiuservalue(L, 1, 1);
+  return lua_touserdata(L, -1);
+}
+
+/* __corun_take(tx, task or nil, id): the sender crossed into a task. */
+static int tx_take(lua_State *L) {
+  corun_Task *t = lua_touserdata(L, 2);
+  if (t != NULL) {
+    corun_Channel *ch = push_channel(L);
+    add_ref(L, lua_gettop(L), ch, t);
+  }
+  return 0;
+}
+
+/* Queue the value on top (popped) in the channel at 'chidx'. */
+static void enqueue(lua_State *L, int chidx, corun_Channel *ch) {
+  lua_getiuservalue(L, chidx, 1);
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, ch->head + ch->count);
+  lua_pop(L, 1);
+  ch->count++;
+  corun__channel_pushed(ch);
+}
+
+static int send_closed(lua_State *L) {
+  lua_pushboolean(L, 0);
+  lua_pushliteral(L, "closed");
+  return 2;
+}
+
+/* Copy the message at index 2 for the channel; leaves it on top. */
+static void copy_message(lua_State *L, corun_Channel *ch, const char *fname) {
+  corun_Crossing c;
+  if (lua_isnoneornil(L, 2))
+    corunL_error(L, fname, "cannot send nil");
+  if (!corun__transfer_needed(L, 2, 1)) {
+    lua_pushvalue(L, 2);
+    return;
+  }
+  corun__transfer_begin(L, &c, corunL_state(L), fname, "into a channel",
+                        ch->rx_owner);
+  c.what = "argument";
+  c.index = 2;
+  corun__transfer_push(L, 2, &c);
+  corun__transfer_commit(L, &c, 0);  /* the copy takes the map's place */
+}
+
+static int k_send(lua_State *L, int status, lua_KContext ctx) {
+  corun_Channel *ch = lua_touserdata(L, 3);
+  (void)status; (void)ctx;
+  if (!corun__sync_granted(corunL_state(L)->rt->current))
+    return send_closed(L);
+  ch->reserved--;
+  lua_pushvalue(L, 4);
+  enqueue(L, 3, ch);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* tx:send(v): true once queued (waiting while full), or false, "closed". */
+static int tx_send(lua_State *L) {
+  corun_Task *self;
+  corun_Channel *ch;
+  corunL_checkself(L, "Sender:send", "Sender");
+  self = corunL_waiter(L, "Sender:send");
+  lua_settop(L, 2);
+  ch = push_channel(L);                    /* tx v ch */
+  if (ch->closed)
+    return send_closed(L);
+  copy_message(L, ch, "Sender:send");     /* tx v ch copy */
+  if (corun__channel_has_room(ch) &&
+      !corun__link_linked(&ch->senders_waiting.waiters)) {
+    enqueue(L, 3, ch);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  self->nvalues = 1;
+  self->flags &= (unsigned char)~CORUN_TASK_GRANTED;
+  corun__sched_block(self, &ch->senders_waiting.waiters);
+  self->sync = &ch->senders_waiting;
+  return corun__sched_wait(L, 0, k_send);
+}
+
+/* tx:try_send(v): true, or false and "full" or "closed". */
+static int tx_try_send(lua_State *L) {
+  corun_Channel *ch;
+  corunL_checkself(L, "Sender:try_send", "Sender");
+  lua_settop(L, 2);
+  ch = push_channel(L);
+  if (ch->closed)
+    return send_closed(L);
+  if (!corun__channel_has_room(ch) ||
+      corun__link_linked(&ch->senders_waiting.waiters)) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "full");
+    return 2;
+  }
+  copy_message(L, ch, "Sender:try_send");
+  enqueue(L, 3, ch);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* tx:close(): release the calling task's sender reference. */
+static int tx_close(lua_State *L) {
+  corun_Task *self;
+  corun_Channel *ch;
+  corun_Link *l;
+  corunL_checkself(L, "Sender:close", "Sender");
+  self = corunL_task(L, "Sender:close");
+  ch = push_channel(L);
+  for (l = self->owned.next; l != &self->owned; l = l->next) {
+    corun_Resource *r = corun__container_of(l, corun_Resource, link);
+    if (r->release == ref_release &&
+        corun__container_of(r, SenderRef, res)->ch == ch) {
+      corun__link_remove(l);
+      ref_release(L, r);
+      break;
+    }
+  }
+  return 0;
+}
+
+static int tx_tostring(lua_State *L) {
+  corun_Channel *ch;
+  corunL_checkself(L, "Sender:__tostring", "Sender");
+  ch = push_channel(L);
+  lua_pushfstring(L, "corun.Sender (%I queued%s)", (LUAI_UACINT)ch->count,
+                  ch->closed ? ", closed" : "");
+  return 1;
+}
+
+/* ----------------------------------------------------------- receiver */
+
+static void rx_release(lua_State *L, corun_Resource *r) {
+  (void)L;
+  corun__channel_close(corun__container_of(r, Receiver, res)->ch);
+}
+
+static Receiver *check_rx(lua_State *L, const char *fname) {
+  Receiver *rx = corunL_checkself(L, fname, "Receiver");
+  if (rx->moved_to != 0) {
+    corun_Runtime *rt = corunL_state(L)->rt;
+    if (rt == NULL || rt->current == NULL || rt->current->id != rx->moved_to)
+      corunL_error(L, "corun", "channel receiver was moved to task %I",
+                   (LUAI_UACINT)rx->moved_to);
+  }
+  return rx;
+}
+
+/* Take the first message of the channel at 'chidx' onto the stack. */
+static void dequeue(lua_State *L, int chidx, corun_Channel *ch) {
+  lua_getiuservalue(L, chidx, 1);
+  lua_rawgeti(L, -1, ch->head);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, ch->head);
+  lua_remove(L, -2);
+  ch->head++;
+  if (--ch->count == 0)
+    ch->head = 1;
+  corun__channel_popped(ch);
+}
+
+static int recv_step(lua_State *L);
+
+static int k_recv(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  return recv_step(L);
+}
+
+static int recv_step(lua_State *L) {  /* rx ch */
+  corun_Channel *ch = lua_touserdata(L, 2);
+  corun_Task *self = corunL_state(L)->rt->current;
+  if (ch->count > 0) {
+    dequeue(L, 2, ch);
+    return 1;
+  }
+  if (ch->senders == 0 || ch->closed) {
+    lua_pushnil(L);
+    return 1;
+  }
+  corun__sched_block(self, &ch->receivers);
+  return corun__sched_wait(L, 0, k_recv);
+}
+
+/* rx:recv(): the next message, or nil once every sender is gone (or the
+   channel closed) and the queue is drained. */
+static int rx_recv(lua_State *L) {
+  check_rx(L, "Receiver:recv");
+  corunL_waiter(L, "Receiver:recv");
+  lua_settop(L, 1);
+  push_channel(L);
+  return recv_step(L);
+}
+
+/* rx:try_recv(): a message, or nil and "empty" or "closed". */
+static int rx_try_recv(lua_State *L) {
+  corun_Channel *ch;
+  check_rx(L, "Receiver:try_recv");
+  lua_settop(L, 1);
+  ch = push_channel(L);
+  if (ch->count > 0) {
+    dequeue(L, 2, ch);
+    return 1;
+  }
+  lua_pushnil(L);
+  if (ch->senders == 0 || ch->closed)
+    lua_pushliteral(L, "closed");
+  else
+    lua_pushliteral(L, "empty");
+  return 2;
+}
+
+/* rx:close(): later sends return false, "closed"; queued messages can
+   still be received. */
+static int rx_close(lua_State *L) {
+  Receiver *rx = check_rx(L, "Receiver:close");
+  corun__channel_close(rx->ch);
+  return 0;
+}
+
+static int rx_gc(lua_State *L) {  /* __gc and __close: no owner check */
+  Receiver *rx = lua_touserdata(L, 1);
+  corun__link_remove(&rx->res.link);
+  corun__channel_close(rx->ch);
+  return 0;
+}
+
+/* __corun_take(rx, task or nil, id): the receiver moved. */
+static int rx_take(lua_State *L) {
+  Receiver *rx = lua_touserdata(L, 1);
+  corun_Task *t = lua_touserdata(L, 2);
+  if (t != NULL)
+    corun__task_own(t, &rx->res);
+  else
+    corun__link_remove(&rx->res.link);
+  rx->moved_to = (lua_Integer)lua_tointeger(L, 3);
+  rx->ch->rx_owner = rx->moved_to;
+  return 0;
+}
+
+static int rx_tostring(lua_State *L) {
+  Receiver *rx = corunL_checkself(L, "Receiver:__tostring", "Receiver");
+  lua_pushfstring(L, "corun.Receiver (%I queued%s)",
+                  (LUAI_UACINT)rx->ch->count, rx->ch->closed ? ", closed" : "");
+  return 1;
+}
+
+/* ------------------------------------------------------------ channel */
+
+/* corun.channel([capacity]) -> tx, rx */
+static int l_channel(lua_State *L) {
+  corun_Task *self = corunL_task(L, "corun.channel");
+  lua_Integer cap = 0;
+  corun_Channel *ch;
+  Receiver *rx;
+  if (!lua_isnoneornil(L, 1)) {
+    if (!lua_isinteger(L, 1))
+      return corunL_typeerror(L, "corun.channel", 1, "integer");
+    cap = lua_tointeger(L, 1);
+    if (cap < 1)
+      return corunL_error(L, "corun.channel", "bad argument #1 (capacity "
+                          "must be at least 1, got %I)", (LUAI_UACINT)cap);
+  }
+  lua_settop(L, 0);
+  ch = lua_newuserdatauv(L, sizeof *ch, 1);       /* 1: channel */
+  corun__channel_init(ch, cap);
+  ch->rx_owner = self->id;
+  lua_newtable(L);
+  lua_setiuservalue(L, 1, 1);
+  *(corun_Channel **)lua_newuserdatauv(L, sizeof ch, 1) = ch;  /* 2: tx */
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, 2, 1);
+  luaL_setmetatable(L, CORUN_SENDER);
+  rx = lua_newuserdatauv(L, sizeof *rx, 1);       /* 3: rx */
+  corun__link_init(&rx->res.link);
+  rx->res.release = rx_release;
+  rx->ch = ch;
+  rx->moved_to = 0;
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, 3, 1);
+  luaL_setmetatable(L, CORUN_RECEIVER);
+  corun__task_own(self, &rx->res);
+  add_ref(L, 1, ch, self);
+  return 2;
+}
+
+static const luaL_Reg tx_methods[] = {
+  {"send", tx_send}, {"try_send", tx_try_send}, {"close", tx_close},
+  {NULL, NULL}
+};
+static const luaL_Reg tx_meta[] = {
+  {"__tostring", tx_tostring}, {"__corun_take", tx_take}, {NULL, NULL}
+};
+static const luaL_Reg rx_methods[] = {
+  {"recv", rx_recv}, {"try_recv", rx_try_recv}, {"close", rx_close},
+  {NULL, NULL}
+};
+static const luaL_Reg rx_meta[] = {
+  {"__gc", rx_gc}, {"__close", rx_gc}, {"__tostring", rx_tostring},
+  {"__corun_take", rx_take}, {NULL, NULL}
+};
+static const luaL_Reg functions[] = {{"channel", l_channel}, {NULL, NULL}};
+
+void corunL_open_channel(lua_State *L) {
+  corun__state(L);
+  corunL_newclass(L, CORUN_SENDER, tx_methods, tx_meta);
+  lua_pushliteral(L, "share");
+  lua_setfield(L, -2, "__corun");
+  lua_pop(L, 1);
+  corunL_newclass(L, CORUN_RECEIVER, rx_methods, rx_meta);
+  lua_pushliteral(L, "move");
+  lua_setfield(L, -2, "__corun");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, functions, 1);
+}
