@@ -137,10 +137,7 @@ static int tx_send(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  self->nvalues = 1;
-  self->flags &= (unsigned char)~CORUN_TASK_GRANTED;
-  corun__sched_block(self, &ch->senders_waiting.waiters);
-  self->sync = &ch->senders_waiting;
+  corun__sync_wait(&ch->senders_waiting, self, 1);
   return corun__sched_wait(L, 0, k_send);
 }
 

@@ -121,7 +121,7 @@ static int wait_branches(lua_State *L, int mode);
 
 static int k_branches(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  corunL_state(L)->rt->current->flags &= (unsigned char)~CORUN_TASK_WAITKIDS;
+  corunL_state(L)->rt->current->flags &= (unsigned short)~CORUN_TASK_WAITKIDS;
   return wait_branches(L, (int)ctx);
 }
 

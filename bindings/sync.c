@@ -222,9 +222,23 @@ static int p_forget(lua_State *L) {
   return 0;
 }
 
-static int p_close(lua_State *L) {  /* __close and __gc: no owner check */
+/* Does the running task own 'o' (it did not move elsewhere)? */
+static int held_here(lua_State *L, Owned *o) {
+  corun_Runtime *rt = corunL_state(L)->rt;
+  return o->moved_to == 0 ||
+         (rt != NULL && rt->current != NULL && rt->current->id == o->moved_to);
+}
+
+/* <close>: give back, unless it moved to another task (which owns it). */
+static int p_close(lua_State *L) {
   Owned *o = lua_touserdata(L, 1);
-  give_back(o, 0);
+  if (held_here(L, o))
+    give_back(o, 0);
+  return 0;
+}
+
+static int p_gc(lua_State *L) {  /* collected: nobody can use it any more */
+  give_back(lua_touserdata(L, 1), 0);
   return 0;
 }
 
@@ -238,7 +252,9 @@ static int p_tostring(lua_State *L) {
 /* -------------------------------------------------------------- Mutex */
 
 static int l_mutex(lua_State *L) {
-  corun_Mutex *m = lua_newuserdatauv(L, sizeof *m, 1);
+  corun_Mutex *m;
+  lua_settop(L, 1);  /* the value (nil if none) */
+  m = lua_newuserdatauv(L, sizeof *m, 1);
   corun__mutex_init(m);
   luaL_setmetatable(L, CORUN_MUTEX);
   lua_pushvalue(L, 1);
@@ -318,7 +334,14 @@ static int g_unlock(lua_State *L) {
   return 0;
 }
 
-static int g_close(lua_State *L) {  /* __close and __gc: no owner check */
+static int g_close(lua_State *L) {
+  Owned *o = lua_touserdata(L, 1);
+  if (held_here(L, o))
+    give_back(o, 1);
+  return 0;
+}
+
+static int g_gc(lua_State *L) {
   give_back(lua_touserdata(L, 1), 1);
   return 0;
 }
@@ -378,7 +401,7 @@ static const luaL_Reg permit_methods[] = {
   {"release", p_release}, {"forget", p_forget}, {NULL, NULL}
 };
 static const luaL_Reg permit_meta[] = {
-  {"__close", p_close}, {"__gc", p_close}, {"__tostring", p_tostring},
+  {"__close", p_close}, {"__gc", p_gc}, {"__tostring", p_tostring},
   {"__corun_take", owned_take}, {NULL, NULL}
 };
 
@@ -389,7 +412,7 @@ static const luaL_Reg mutex_meta[] = {{"__tostring", m_tostring}, {NULL, NULL}};
 
 static const luaL_Reg guard_methods[] = {{"unlock", g_unlock}, {NULL, NULL}};
 static const luaL_Reg guard_meta[] = {
-  {"__close", g_close}, {"__gc", g_close}, {"__tostring", g_tostring},
+  {"__close", g_close}, {"__gc", g_gc}, {"__tostring", g_tostring},
   {"__corun_take", owned_take}, {NULL, NULL}
 };
 

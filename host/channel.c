@@ -34,10 +34,15 @@ static void regrant(corun_Sync *s, corun_Task *t) {
   grant_slots(ch);
 }
 
+static void left(corun_Sync *s) {
+  grant_slots(corun__container_of(s, corun_Channel, senders_waiting));
+}
+
 void corun__channel_init(corun_Channel *ch, lua_Integer capacity) {
   corun__link_init(&ch->receivers);
   corun__link_init(&ch->senders_waiting.waiters);
   ch->senders_waiting.regrant = regrant;
+  ch->senders_waiting.left = left;
   ch->capacity = capacity;
   ch->count = ch->reserved = 0;
   ch->head = 1;

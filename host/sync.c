@@ -23,9 +23,10 @@ static void grant(corun_Task *t) {
 }
 
 /* Put 't' at the end of the queue of 's', asking for 'n' units. */
-static void wait_on(corun_Sync *s, corun_Task *t, lua_Integer n) {
+void corun__sync_wait(corun_Sync *s, corun_Task *t, lua_Integer n) {
   t->nvalues = (int)n;
-  t->flags &= (unsigned char)~CORUN_TASK_GRANTED;
+  t->flags &= (unsigned short)~CORUN_TASK_GRANTED;
+  t->flags |= CORUN_TASK_INSYNC;
   corun__sched_block(t, &s->waiters);
   t->sync = s;
 }
@@ -33,7 +34,7 @@ static void wait_on(corun_Sync *s, corun_Task *t, lua_Integer n) {
 /* Did the wait of 't' end with a grant?  (Clears it: it is taken.) */
 int corun__sync_granted(corun_Task *t) {
   int granted = (t->flags & CORUN_TASK_GRANTED) != 0;
-  t->flags &= (unsigned char)~CORUN_TASK_GRANTED;
+  t->flags &= (unsigned short)~(CORUN_TASK_GRANTED | CORUN_TASK_INSYNC);
   return granted;
 }
 
@@ -43,9 +44,14 @@ static void sem_regrant(corun_Sync *s, corun_Task *t) {
   corun__sem_release((corun_Semaphore *)s, t->nvalues);
 }
 
+static void sem_left(corun_Sync *s) {
+  corun__sem_release((corun_Semaphore *)s, 0);
+}
+
 void corun__sem_init(corun_Semaphore *s, lua_Integer permits) {
   corun__link_init(&s->sync.waiters);
   s->sync.regrant = sem_regrant;
+  s->sync.left = sem_left;
   s->permits = s->total = permits;
   s->closed = 0;
 }
@@ -59,7 +65,7 @@ int corun__sem_try(corun_Semaphore *s, lua_Integer k) {
 }
 
 void corun__sem_wait(corun_Semaphore *s, corun_Task *t, lua_Integer k) {
-  wait_on(&s->sync, t, k);
+  corun__sync_wait(&s->sync, t, k);
 }
 
 /* Give back 'k' permits, and hand them to the waiters in order. */
@@ -91,6 +97,7 @@ static void mutex_regrant(corun_Sync *s, corun_Task *t) {
 void corun__mutex_init(corun_Mutex *m) {
   corun__link_init(&m->sync.waiters);
   m->sync.regrant = mutex_regrant;
+  m->sync.left = NULL;
   m->locked = 0;
 }
 
@@ -102,7 +109,7 @@ int corun__mutex_try(corun_Mutex *m) {
 }
 
 void corun__mutex_wait(corun_Mutex *m, corun_Task *t) {
-  wait_on(&m->sync, t, 1);
+  corun__sync_wait(&m->sync, t, 1);
 }
 
 /* Unlock: the lock passes to the first waiter, if any. */
@@ -124,6 +131,7 @@ static void notify_regrant(corun_Sync *s, corun_Task *t) {
 void corun__notify_init(corun_Notify *n) {
   corun__link_init(&n->sync.waiters);
   n->sync.regrant = notify_regrant;
+  n->sync.left = NULL;
   n->permit = 0;
 }
 
@@ -136,7 +144,7 @@ int corun__notify_try(corun_Notify *n) {
 }
 
 void corun__notify_wait(corun_Notify *n, corun_Task *t) {
-  wait_on(&n->sync, t, 1);
+  corun__sync_wait(&n->sync, t, 1);
 }
 
 /* Wake the first waiter, or store one permit when nobody waits. */
@@ -148,9 +156,10 @@ void corun__notify_one(corun_Notify *n) {
     n->permit = 1;
 }
 
-/* Wake every task waiting now; store nothing. */
+/* Wake every task waiting now; store nothing (and hand over nothing: a
+   woken waiter cancelled before it runs passes on no permit). */
 void corun__notify_waiters(corun_Notify *n) {
   corun_Task *t;
   while ((t = first_waiter(&n->sync)) != NULL)
-    grant(t);  /* waking takes it out of the queue */
+    corun__sched_wake(t, CORUN_WAKE_SIGNAL);  /* takes it off the queue */
 }

@@ -42,6 +42,7 @@ void corun__notify_wait(corun_Notify *n, corun_Task *t);
 void corun__notify_one(corun_Notify *n);
 void corun__notify_waiters(corun_Notify *n);
 
+void corun__sync_wait(corun_Sync *s, corun_Task *t, lua_Integer n);
 int corun__sync_granted(corun_Task *t);
 
 #endif

@@ -124,7 +124,7 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
   t->ref = LUA_NOREF;
   t->nuv = (unsigned short)nuv;
   t->state = CORUN_TASK_NEW;
-  t->flags = (unsigned char)flags;
+  t->flags = (unsigned short)flags;
   lua_pushvalue(rt->A, CORUN_ANCHOR_META);
   lua_xmove(rt->A, L, 1);
   lua_setmetatable(L, -2);
@@ -187,7 +187,7 @@ static void pool_return(corun_Runtime *rt, corun_Task *t) {
     lua_insert(A, CORUN_ANCHOR_POOL + rt->npool++);
   }
   t->co = NULL;
-  t->flags &= (unsigned char)~CORUN_TASK_OWNCO;
+  t->flags &= (unsigned short)~CORUN_TASK_OWNCO;
 }
 
 /*
@@ -409,9 +409,13 @@ void corun__task_cancel(lua_State *L, corun_Task *t) {
   t->state = CORUN_TASK_CLOSING;
   t->flags |= CORUN_TASK_CANCEL;
   corun__sched_unwait(t);
-  if (t->flags & CORUN_TASK_GRANTED) {  /* woken with a grant: give back */
-    t->flags &= (unsigned char)~CORUN_TASK_GRANTED;
-    t->sync->regrant(t->sync, t);
+  if (t->flags & CORUN_TASK_INSYNC) {
+    int granted = (t->flags & CORUN_TASK_GRANTED) != 0;
+    t->flags &= (unsigned short)~(CORUN_TASK_INSYNC | CORUN_TASK_GRANTED);
+    if (granted)                       /* woken with a grant: give back */
+      t->sync->regrant(t->sync, t);
+    else if (t->sync->left != NULL)    /* left the queue: serve the rest */
+      t->sync->left(t->sync);
   }
   while ((l = corun__link_first(&t->children)) != NULL) {
     corun_Task *child = corun__container_of(l, corun_Task, sibling);
@@ -537,8 +541,17 @@ void corun__task_report_unobserved(corun_Runtime *rt) {
   }
 }
 
+/* The task a branch runs for (a branch owns nothing of its own: what it
+   acquires belongs to the task it is part of). */
+corun_Task *corun__task_root(corun_Task *t) {
+  while ((t->flags & CORUN_TASK_BRANCH) && t->u.parent != NULL)
+    t = t->u.parent;
+  return t;
+}
+
 /* 't' owns 'r' from now on (from its previous owner, if any). */
 void corun__task_own(corun_Task *t, corun_Resource *r) {
+  t = corun__task_root(t);
   corun__link_remove(&r->link);
   corun__link_append(&t->owned, &r->link);
 }

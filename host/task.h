@@ -76,17 +76,20 @@ typedef enum {
 #define CORUN_TASK_WAITKIDS 0x40  /* waits until one of its branches ends */
 #define CORUN_TASK_GRANTED  0x80  /* woken with what it waited for (a sync
                                      object handed it over) */
+#define CORUN_TASK_INSYNC   0x100 /* waits on a sync object ('sync') */
 
 /*
 ** A sync object's queue of waiters (semaphore, mutex, notify).  A waiter
 ** asks for task->nvalues units; whoever grants them sets GRANTED before
 ** waking it.  If a granted waiter is cancelled before it runs, 'regrant'
-** gives its units back, so nothing is lost.
+** gives its units back, so nothing is lost; if a waiter not granted yet
+** is cancelled, 'left' lets the ones behind it be served.
 */
 typedef struct corun_Sync corun_Sync;
 struct corun_Sync {
   corun_Link waiters;     /* FIFO of waiting tasks */
   void (*regrant)(corun_Sync *s, corun_Task *t);
+  void (*left)(corun_Sync *s);
 };
 
 #define CORUN_NO_TIMER UINT32_MAX
@@ -125,7 +128,7 @@ struct corun_Task {
   unsigned char state;    /* corun_TaskState */
   unsigned char outcome;  /* corun_Outcome */
   unsigned char wake;     /* corun_Wake: why it was last woken */
-  unsigned char flags;    /* CORUN_TASK_* */
+  unsigned short flags;   /* CORUN_TASK_* */
 };
 
 /* In all of these, 'L' is the thread whose C code makes the call: values
@@ -146,6 +149,7 @@ void corun__task_observe(corun_Task *t);
 void corun__task_gc(corun_Task *t);
 void corun__task_report_unobserved(corun_Runtime *rt);
 void corun__task_own(corun_Task *t, corun_Resource *r);
+corun_Task *corun__task_root(corun_Task *t);
 int corun__task_nest_push(corun_Task *t, lua_State *co);
 void corun__task_nest_pop(corun_Task *t);
 
