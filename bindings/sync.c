@@ -20,6 +20,10 @@
 #define CORUN_GUARD "corun.MutexGuard"
 #define CORUN_NOTIFY "corun.Notify"
 
+/* The most permits a semaphore can hold (as Tokio's MAX_PERMITS): asking
+   for more could never be served. */
+#define MAX_PERMITS (LUA_MAXINTEGER >> 3)
+
 /* What a task owns: a permit or a guard.  User value 1: the semaphore or
    mutex userdata (kept alive while this is). */
 typedef struct Owned {
@@ -118,6 +122,9 @@ static int l_semaphore(lua_State *L) {
   corun_Semaphore *s;
   if (n < 0)
     return corunL_typeerror(L, "corun.Semaphore", 1, "integer");
+  if (n > MAX_PERMITS)
+    return corunL_error(L, "corun.Semaphore", "bad argument #1 (a semaphore "
+                        "holds at most %I permits)", (LUAI_UACINT)MAX_PERMITS);
   s = lua_newuserdatauv(L, sizeof *s, 0);
   corun__sem_init(s, n);
   luaL_setmetatable(L, CORUN_SEMAPHORE);
@@ -146,9 +153,11 @@ static int k_acquire(lua_State *L, int status, lua_KContext ctx) {
 static lua_Integer acquire_count(lua_State *L, const char *fname,
                                  corun_Semaphore *s) {
   lua_Integer k = check_count(L, fname, 2, 1, 1);
-  if (k > s->total && !s->closed)
-    corunL_error(L, fname, "cannot acquire %I permits from a semaphore "
-                 "that has %I", (LUAI_UACINT)k, (LUAI_UACINT)s->total);
+  (void)s;
+  if (k > MAX_PERMITS)
+    corunL_error(L, fname, "bad argument #2 (a semaphore holds at most %I "
+                 "permits, got %I)", (LUAI_UACINT)MAX_PERMITS,
+                 (LUAI_UACINT)k);
   return k;
 }
 
@@ -190,6 +199,9 @@ static int s_add_permits(lua_State *L) {
   lua_Integer k = check_count(L, "Semaphore:add_permits", 2, -1, 0);
   if (k < 0)
     return corunL_typeerror(L, "Semaphore:add_permits", 2, "integer");
+  if (k > MAX_PERMITS - s->total)
+    return corunL_error(L, "Semaphore:add_permits", "a semaphore holds at "
+                        "most %I permits", (LUAI_UACINT)MAX_PERMITS);
   s->total += k;
   corun__sem_release(s, k);
   return 0;
