@@ -104,8 +104,14 @@ static void copy_message(lua_State *L, corun_Channel *ch, const char *fname) {
                         ch->rx_owner);
   c.what = "argument";
   c.index = 2;
-  corun__transfer_push(L, 2, &c);
-  corun__transfer_commit(L, &c, 0);  /* the copy takes the map's place */
+  corun__transfer_push(L, 2, &c);          /* ... map copy */
+  if (ch->rx_task != NULL) {  /* what moves belongs to the receiver's task */
+    lua_pushlightuserdata(L, ch->rx_task);
+    corun__transfer_commit(L, &c, lua_gettop(L));
+    lua_pop(L, 1);
+  }
+  else
+    corun__transfer_commit(L, &c, 0);      /* the copy takes the map's place */
 }
 
 static int k_send(lua_State *L, int status, lua_KContext ctx) {
@@ -167,7 +173,7 @@ static int tx_close(lua_State *L) {
   corun_Channel *ch;
   corun_Link *l;
   corunL_checkself(L, "Sender:close", "Sender");
-  self = corunL_task(L, "Sender:close");
+  self = corun__task_root(corunL_task(L, "Sender:close"));
   ch = push_channel(L);
   for (l = self->owned.next; l != &self->owned; l = l->next) {
     corun_Resource *r = corun__container_of(l, corun_Resource, link);
@@ -193,8 +199,10 @@ static int tx_tostring(lua_State *L) {
 /* ----------------------------------------------------------- receiver */
 
 static void rx_release(lua_State *L, corun_Resource *r) {
+  corun_Channel *ch = corun__container_of(r, Receiver, res)->ch;
   (void)L;
-  corun__channel_close(corun__container_of(r, Receiver, res)->ch);
+  ch->rx_task = NULL;
+  corun__channel_close(ch);
 }
 
 static Receiver *check_rx(lua_State *L, const char *fname) {
@@ -279,10 +287,21 @@ static int rx_close(lua_State *L) {
   return 0;
 }
 
-static int rx_gc(lua_State *L) {  /* __gc and __close: no owner check */
+static int rx_gc(lua_State *L) {  /* collected: nobody can receive */
   Receiver *rx = lua_touserdata(L, 1);
   corun__link_remove(&rx->res.link);
+  rx->ch->rx_task = NULL;
   corun__channel_close(rx->ch);
+  return 0;
+}
+
+/* <close>: close, unless it moved to another task (which owns it). */
+static int rx_closevar(lua_State *L) {
+  Receiver *rx = lua_touserdata(L, 1);
+  corun_Runtime *rt = corunL_state(L)->rt;
+  if (rx->moved_to == 0 || (rt != NULL && rt->current != NULL &&
+                            rt->current->id == rx->moved_to))
+    return rx_gc(L);
   return 0;
 }
 
@@ -296,6 +315,7 @@ static int rx_take(lua_State *L) {
     corun__link_remove(&rx->res.link);
   rx->moved_to = (lua_Integer)lua_tointeger(L, 3);
   rx->ch->rx_owner = rx->moved_to;
+  rx->ch->rx_task = t != NULL ? corun__task_root(t) : NULL;
   return 0;
 }
 
@@ -326,6 +346,7 @@ static int l_channel(lua_State *L) {
   ch = lua_newuserdatauv(L, sizeof *ch, 1);       /* 1: channel */
   corun__channel_init(ch, cap);
   ch->rx_owner = self->id;
+  ch->rx_task = corun__task_root(self);
   lua_newtable(L);
   lua_setiuservalue(L, 1, 1);
   *(corun_Channel **)lua_newuserdatauv(L, sizeof ch, 1) = ch;  /* 2: tx */
@@ -357,7 +378,7 @@ static const luaL_Reg rx_methods[] = {
   {NULL, NULL}
 };
 static const luaL_Reg rx_meta[] = {
-  {"__gc", rx_gc}, {"__close", rx_gc}, {"__tostring", rx_tostring},
+  {"__gc", rx_gc}, {"__close", rx_closevar}, {"__tostring", rx_tostring},
   {"__corun_take", rx_take}, {NULL, NULL}
 };
 static const luaL_Reg functions[] = {{"channel", l_channel}, {NULL, NULL}};

@@ -25,7 +25,7 @@ static int l_joinset(lua_State *L) {
   corun_JoinSet *set = lua_newuserdatauv(L, sizeof *set, 1);
   corun__joinset_init(set, self);
   luaL_setmetatable(L, CORUN_JOINSET);
-  lua_newtable(L);  /* task userdata -> true, until joined */
+  lua_newtable(L);  /* task record address -> its userdata, until joined */
   lua_setiuservalue(L, -2, 1);
   return 1;
 }
@@ -44,8 +44,7 @@ static int s_spawn(lua_State *L) {
   corun__joinset_add(set, t);
   lua_getiuservalue(L, 1, 1);
   lua_pushvalue(L, -2);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, -3);                             /* anchored by the set */
+  lua_rawsetp(L, -2, t);                         /* anchored by the set */
   lua_pop(L, 1);
   lua_newuserdatauv(L, 0, 1);                    /* the AbortHandle */
   lua_insert(L, -2);
@@ -54,15 +53,19 @@ static int s_spawn(lua_State *L) {
   return 1;
 }
 
+/* Drop the set's anchor of member 't' (the set is at index 1). */
+static void unanchor(lua_State *L, corun_Task *t) {
+  lua_getiuservalue(L, 1, 1);
+  lua_pushnil(L);
+  lua_rawsetp(L, -2, t);
+  lua_pop(L, 1);
+}
+
 /* Push the outcome of member 't' (taken from the set, userdata on top):
    [id,] true, results... / [id,] false, JoinError.  Drops its anchor. */
 static int deliver(lua_State *L, corun_Task *t, int with_id) {
   int ud = lua_gettop(L), n;
-  lua_getiuservalue(L, 1, 1);
-  lua_pushvalue(L, ud);
-  lua_pushnil(L);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
+  unanchor(L, t);
   if (with_id)
     lua_pushinteger(L, t->id);
   corun__task_observe(t);
@@ -84,17 +87,9 @@ static corun_Task *take(lua_State *L, corun_JoinSet *set) {
   if (t == NULL)
     return NULL;
   lua_getiuservalue(L, 1, 1);
-  lua_pushnil(L);
-  while (lua_next(L, -2)) {  /* find its userdata among the anchored */
-    if (lua_touserdata(L, -2) == t) {
-      lua_pop(L, 1);
-      lua_remove(L, -2);
-      return t;
-    }
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-  return NULL;  /* not reached: every member is anchored */
+  lua_rawgetp(L, -1, t);
+  lua_remove(L, -2);
+  return t;
 }
 
 static int join_next(lua_State *L, int with_id);
@@ -163,11 +158,7 @@ static int join_all(lua_State *L) {
       lua_settop(L, 4);
     }
     lua_rawseti(L, 2, (lua_Integer)lua_rawlen(L, 2) + 1);
-    lua_pushvalue(L, 3);  /* drop its anchor */
-    lua_getiuservalue(L, 1, 1);
-    lua_insert(L, -2);
-    lua_pushnil(L);
-    lua_rawset(L, -3);
+    unanchor(L, t);
     lua_settop(L, 2);
     corun__task_observe(t);
   }
@@ -217,10 +208,7 @@ static int shutdown_wait(lua_State *L) {
   lua_settop(L, 1);
   while ((t = take(L, set)) != NULL) {
     corun__task_observe(t);
-    lua_getiuservalue(L, 1, 1);
-    lua_insert(L, -2);
-    lua_pushnil(L);
-    lua_rawset(L, -3);
+    unanchor(L, t);
     lua_settop(L, 1);
   }
   if (set->count == 0)

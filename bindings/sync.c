@@ -183,8 +183,10 @@ static int s_try_acquire(lua_State *L) {
   lua_settop(L, 1);
   if (s->closed)
     return closed(L);
-  if (!corun__sem_try(s, k))
-    return 0;
+  if (!corun__sem_try(s, k)) {
+    lua_pushnil(L);
+    return 1;
+  }
   push_owned(L, 1, s, k, CORUN_PERMIT);
   return 1;
 }
@@ -200,8 +202,9 @@ static int s_add_permits(lua_State *L) {
   if (k < 0)
     return corunL_typeerror(L, "Semaphore:add_permits", 2, "integer");
   if (k > MAX_PERMITS - s->total)
-    return corunL_error(L, "Semaphore:add_permits", "a semaphore holds at "
-                        "most %I permits", (LUAI_UACINT)MAX_PERMITS);
+    return corunL_error(L, "Semaphore:add_permits", "bad argument #2 (a "
+                        "semaphore holds at most %I permits)",
+                        (LUAI_UACINT)MAX_PERMITS);
   s->total += k;
   corun__sem_release(s, k);
   return 0;
@@ -297,8 +300,10 @@ static int m_try_lock(lua_State *L) {
   corun_Mutex *m = corunL_checkself(L, "Mutex:try_lock", "Mutex");
   corunL_task(L, "Mutex:try_lock");
   lua_settop(L, 1);
-  if (!corun__mutex_try(m))
-    return 0;
+  if (!corun__mutex_try(m)) {
+    lua_pushnil(L);
+    return 1;
+  }
   push_owned(L, 1, m, 0, CORUN_GUARD);
   return 1;
 }

@@ -47,6 +47,7 @@ void corun__channel_init(corun_Channel *ch, lua_Integer capacity) {
   ch->count = ch->reserved = 0;
   ch->head = 1;
   ch->rx_owner = 0;
+  ch->rx_task = NULL;
   ch->senders = 0;
   ch->closed = 0;
   ch->anchor = LUA_NOREF;

@@ -19,6 +19,8 @@ typedef struct corun_Channel {
   lua_Integer reserved;   /* slots handed to waiting senders */
   lua_Integer head;       /* index of the first message */
   lua_Integer rx_owner;   /* the task the receiver belongs to */
+  corun_Task *rx_task;    /* borrows: that task while it owns the receiver
+                             (its end closes the channel), or NULL */
   int senders;            /* sender references alive */
   int closed;             /* the receiver closed it, or is gone */
   int anchor;             /* registry ref keeping it alive while senders

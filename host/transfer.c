@@ -350,8 +350,14 @@ static int identity_value(lua_State *L, int idx, corun_Crossing *c) {
       return lua_topointer(L, idx) == c->globals || is_module(L, idx, c->st);
     case LUA_TFUNCTION:
       return lua_iscfunction(L, idx) || plain_fn(L, idx, c);
-    case LUA_TUSERDATA:
-      return userdata_kind(L, idx) == KIND_SHARE;
+    case LUA_TUSERDATA:  /* a shared value that counts its holders must
+                            go through the crossing to count this one */
+      if (userdata_kind(L, idx) != KIND_SHARE)
+        return 0;
+      if (luaL_getmetafield(L, idx, "__corun_take") == LUA_TNIL)
+        return 1;
+      lua_pop(L, 1);
+      return 0;
     default:
       return 0;
   }
@@ -405,6 +411,15 @@ static int plain_fn(lua_State *L, int idx, corun_Crossing *c) {
 /* Record a value to move (or a shared value that counts its holders): its
    new owner is told at commit. */
 static void add_move(lua_State *L, int idx, corun_Crossing *c) {
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, c->map) != LUA_TNIL) {  /* met already */
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, c->map);
   if (lua_rawgetp(L, c->map, &moves_key) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
@@ -707,8 +722,9 @@ void corun__transfer_push_fn(lua_State *L, int idx, corun_Crossing *c) {
 
 /*
 ** End a crossing that succeeded: the moved values now belong to the
-** receiving task, and the spawned closure to the task at index 'task' (0:
-** none).  Pops the identity map, which must be on top.
+** receiving task at index 'task' (its userdata, or a light userdata of
+** its record; 0: none), and so does the spawned closure.  Pops the
+** identity map, which must be on top.
 */
 void corun__transfer_commit(lua_State *L, corun_Crossing *c, int task) {
   task = task != 0 ? lua_absindex(L, task) : 0;
@@ -732,7 +748,7 @@ void corun__transfer_commit(lua_State *L, corun_Crossing *c, int task) {
     }
   }
   lua_pop(L, 1);
-  if (task != 0) {
+  if (task != 0 && lua_type(L, task) == LUA_TUSERDATA) {
     if (lua_rawgetp(L, c->map, &spawned_key) == LUA_TFUNCTION) {
       push_cache(L, &owner_key, "kv");
       lua_insert(L, -2);
