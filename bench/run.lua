@@ -28,6 +28,7 @@
 local BENCHES = {
   "spawn",  -- spawn+await, memory per pending task, yield/resume switch
   "transfer",  -- spawn cost by upvalue kind, copy throughput of arguments
+  "sync",  -- JoinSet spawn+join_next, Semaphore fan-out, channel ping-pong
 }
 
 -- The raw coroutine library, taken before corun is loaded: requiring corun
