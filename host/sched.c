@@ -26,12 +26,20 @@ static int is_wait(lua_State *co, int nres) {
 /* One scheduler pass, in protected mode on the scheduler thread. */
 static int pass(lua_State *S) {
   corun_Runtime *rt = lua_touserdata(S, 1);
-  int budget = CORUN_SCHED_BUDGET;
+  uint64_t start = uv_hrtime();
+  int n = 0;
   corun_Link *l;
-  while (budget-- > 0 && (l = corun__link_first(&rt->ready)) != NULL) {
+  while (n < CORUN_SCHED_BUDGET &&
+         (l = corun__link_first(&rt->ready)) != NULL) {
     corun_Task *t = corun__container_of(l, corun_Task, link);
     corun__link_remove(l);
     corun__sched_step(rt, t, S);
+    if (++n % CORUN_SCHED_CHECK == 0) {
+      uint64_t now = uv_hrtime();
+      corun__timer_expire(rt, now);  /* due deadlines join the queue */
+      if (now - start > CORUN_SCHED_SLICE_NS)
+        break;                       /* let libuv poll */
+    }
   }
   return 0;
 }

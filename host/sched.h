@@ -9,8 +9,12 @@
 #include "runtime.h"
 
 /* How many resumes one scheduler pass may make before letting libuv poll
-   for I/O and timers again. */
+   for I/O and timers again; every CORUN_SCHED_CHECK resumes, due timers
+   fire and a pass longer than CORUN_SCHED_SLICE_NS ends early, so that a
+   task that keeps yielding cannot hold back a deadline or I/O. */
 #define CORUN_SCHED_BUDGET 4096
+#define CORUN_SCHED_CHECK 16
+#define CORUN_SCHED_SLICE_NS 2000000
 
 void corun__sched_init(corun_Runtime *rt);
 void corun__sched_ready(corun_Runtime *rt, corun_Task *t, corun_Wake why);

@@ -68,11 +68,18 @@ static void arm(corun_Runtime *rt) {
   uv_timer_start(&rt->timer, on_timer, ms, 0);
 }
 
-static void on_timer(uv_timer_t *handle) {
-  corun_Runtime *rt = handle->data;
-  uint64_t now = uv_hrtime();
+/* Wake every task whose deadline is 'now' or earlier, and re-arm. */
+void corun__timer_expire(corun_Runtime *rt, uint64_t now) {
+  if (rt->nheap == 0 || rt->heap[0]->deadline > now)
+    return;
   while (rt->nheap > 0 && rt->heap[0]->deadline <= now)
     corun__sched_wake(rt->heap[0], CORUN_WAKE_TIMER);  /* takes it off */
+  arm(rt);
+}
+
+static void on_timer(uv_timer_t *handle) {
+  corun_Runtime *rt = handle->data;
+  corun__timer_expire(rt, uv_hrtime());
   arm(rt);
 }
 

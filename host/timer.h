@@ -15,5 +15,6 @@ int corun__timer_init(corun_Runtime *rt);
 int corun__timer_add(corun_Runtime *rt, corun_Task *t, uint64_t deadline);
 void corun__timer_remove(corun_Runtime *rt, corun_Task *t);
 uint64_t corun__timer_deadline(double seconds);
+void corun__timer_expire(corun_Runtime *rt, uint64_t now);
 
 #endif

@@ -162,6 +162,25 @@ describe("corun.now", function()
 end)
 
 describe("corun.timeout", function()
+  -- regression: a pass of the scheduler ran up to 4096 resumes before
+  -- timers fired, so this deadline came after about 4 s
+  it("fires around a function that keeps working and yielding", function()
+    local ok, err, elapsed = run(function()
+      local t0 = corun.now()
+      local ok, err = corun.timeout(0.1, function()
+        while true do
+          local t1 = corun.now()
+          while corun.now() - t1 < 0.001 do end  -- 1 ms of work
+          corun.yield_now()
+        end
+      end)
+      return ok, err, corun.now() - t0
+    end)
+    assert.is_false(ok)
+    assert.equal("deadline has elapsed", err)
+    assert.is_true(elapsed >= 0.1 and elapsed < 1.0, "took " .. elapsed)
+  end)
+
   it("returns true and fn's results when fn finishes in time", function()
     local r = run(function()
       return table.pack(corun.timeout(1, function()
