@@ -29,7 +29,7 @@ CORE_SRC := host/runtime.c host/task.c host/sched.c host/timer.c \
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS  := $(wildcard host/*.h bindings/*.h)
 
-.PHONY: all build tests install clean test test-asan demo deps bench examples
+.PHONY: all build tests install clean test test-asan demo deps bench bench-peers examples
 
 all build: $(BUILD)/corun $(BUILD)/lib/corun/core.so
 
@@ -101,3 +101,10 @@ test-asan: deps
 
 bench: all
 	CORUN_BUILD=$(BUILD) $(LUA) bench/run.lua
+
+# corun next to Tokio (current_thread), cqueues, a luv scheduler and the
+# raw-coroutine floor, on the same workloads, in one run (bench/peers/).
+bench-peers: all
+	@sh tools/deps.sh lua-cqueues lua-luv librust-tokio-dev
+	sh bench/peers/build-tokio.sh
+	CORUN_BUILD=$(BUILD) $(LUA) bench/peers/run.lua
