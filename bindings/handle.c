@@ -117,6 +117,13 @@ static int h_tostring(lua_State *L) {
   return 1;
 }
 
+/* __corun_take(handle, task or nil, id): the handle moved at a crossing;
+   only task 'id' may use it now (0: out of a task, anyone). */
+static int h_take(lua_State *L) {
+  ((corun_Task *)lua_touserdata(L, 1))->owner = lua_tointeger(L, 3);
+  return 0;
+}
+
 static int h_gc(lua_State *L) {
   corun__task_gc(lua_touserdata(L, 1));
   return 0;
@@ -175,6 +182,7 @@ static const luaL_Reg handle_methods[] = {
 
 static const luaL_Reg handle_meta[] = {
   {"__tostring", h_tostring},
+  {"__corun_take", h_take},
   {NULL, NULL}
 };
 

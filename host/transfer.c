@@ -731,11 +731,10 @@ void corun__transfer_commit(lua_State *L, corun_Crossing *c, int task) {
   if (lua_rawgetp(L, c->map, &moves_key) == LUA_TTABLE) {
     lua_Integer i, n = (lua_Integer)lua_rawlen(L, -1);
     for (i = 1; i <= n; i++) {
+      int tt;
       lua_rawgeti(L, -1, i);
-      if (luaL_testudata(L, -1, CORUN_JOINHANDLE) ||
-          luaL_testudata(L, -1, CORUN_JOINHANDLE_PANIC))
-        ((corun_Task *)lua_touserdata(L, -1))->owner = c->target;
-      else if (luaL_getmetafield(L, -1, "__corun_take") == LUA_TFUNCTION) {
+      tt = luaL_getmetafield(L, -1, "__corun_take");
+      if (tt == LUA_TFUNCTION) {
         lua_pushvalue(L, -2);  /* take(value, task or nil, id) */
         if (task != 0)
           lua_pushvalue(L, task);
@@ -744,6 +743,8 @@ void corun__transfer_commit(lua_State *L, corun_Crossing *c, int task) {
         lua_pushinteger(L, c->target);
         lua_call(L, 3, 0);
       }
+      else if (tt != LUA_TNIL)
+        lua_pop(L, 1);  /* a __corun_take that is not a function */
       lua_pop(L, 1);
     }
   }
