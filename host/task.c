@@ -99,6 +99,54 @@ static void copy_in(lua_State *L, corun_Runtime *rt, int fnidx, int nargs,
     lua_error(L);
 }
 
+/* Are the 'n' values from 'first' scalars or corun objects that say how
+   they cross (__corun "share" or "move")?  They need no walk: the light
+   crossing of a spawn.  Anything else takes the full crossing. */
+static int light_values(lua_State *L, int first, int n) {
+  int i;
+  for (i = 0; i < n; i++) {
+    int tt = lua_type(L, first + i);
+    if (tt == LUA_TUSERDATA) {
+      int mt = luaL_getmetafield(L, first + i, "__corun");
+      const char *s = mt == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+      int ok = s != NULL && (strcmp(s, "share") == 0 ||
+                             strcmp(s, "move") == 0);
+      if (mt != LUA_TNIL)
+        lua_pop(L, 1);
+      if (!ok)
+        return 0;
+    }
+    else if (tt != LUA_TNIL && tt != LUA_TBOOLEAN && tt != LUA_TNUMBER &&
+             tt != LUA_TSTRING)
+      return 0;
+  }
+  return 1;
+}
+
+/* The light crossing's commit: tell each object (once) that it moved or
+   is now shared with task 't' (userdata at 'ud'). */
+static void light_commit(lua_State *L, int first, int n, int ud,
+                         corun_Task *t) {
+  int i, j;
+  for (i = 0; i < n; i++) {
+    int seen = 0, v = first + i;
+    if (lua_type(L, v) != LUA_TUSERDATA)
+      continue;
+    for (j = 0; j < i && !seen; j++)
+      seen = lua_rawequal(L, first + j, v);
+    if (seen)
+      continue;
+    if (luaL_getmetafield(L, v, "__corun_take") != LUA_TFUNCTION) {
+      lua_settop(L, ud);
+      continue;
+    }
+    lua_pushvalue(L, v);
+    lua_pushvalue(L, ud);
+    lua_pushinteger(L, t->id);
+    lua_call(L, 3, 0);
+  }
+}
+
 /*
 ** Create a task running the function at 'fnidx' with the 'nargs' values
 ** after it, queue it, and leave its userdata (the JoinHandle) on top of L.
@@ -108,7 +156,7 @@ static void copy_in(lua_State *L, corun_Runtime *rt, int fnidx, int nargs,
 corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
                             int nargs, corun_Task *parent, int flags,
                             const char *site) {
-  int i, nuv = nargs < 1 ? 2 : nargs + 1;
+  int i, nuv = nargs < 1 ? 2 : nargs + 1, light = 0;
   corun_Task *t;
   fnidx = lua_absindex(L, fnidx);
   if (nargs > 8)
@@ -128,14 +176,19 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
   lua_pushvalue(rt->A, CORUN_ANCHOR_META);
   lua_xmove(rt->A, L, 1);
   lua_setmetatable(L, -2);
-  if ((flags & NOCOPY) || (corun__transfer_plain_fn(L, fnidx, rt->state, rt->globals) &&
-                           !corun__transfer_needed(L, fnidx + 1, nargs)))
+  if (!(flags & NOCOPY) && corun__transfer_plain_fn(L, fnidx, rt->state,
+                                                     rt->globals))
+    light = corun__transfer_needed(L, fnidx + 1, nargs) ? 2 : 1;
+  if ((flags & NOCOPY) || light == 1 ||
+      (light == 2 && light_values(L, fnidx + 1, nargs)))
     for (i = 0; i <= nargs; i++) {  /* nothing to copy: the fast path */
       lua_pushvalue(L, fnidx + i);
       lua_setiuservalue(L, -2, i + 1);
     }
-  else
+  else {
+    light = 0;
     copy_in(L, rt, fnidx, nargs, site);
+  }
   t->ref = corun__runtime_anchor(L, rt);
   t->rt = rt;
   t->nvalues = nargs;
@@ -148,6 +201,8 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
     t->id = rt->next_id++;
   rt->live++;
   corun__sched_ready(rt, t, CORUN_WAKE_SIGNAL);
+  if (light == 2)  /* moves and shares of the light crossing */
+    light_commit(L, fnidx + 1, nargs, lua_gettop(L), t);
   return t;
 }
 
