@@ -241,8 +241,8 @@ static int s_detach_all(lua_State *L) {
   return 0;
 }
 
-/* close(), <close> and collection: cancel every task still in the set. */
-static int s_close(lua_State *L) {
+/* <close>: cancel every task still in the set. */
+static int s_closevar(lua_State *L) {
   corun_JoinSet *set = corunL_checkself(L, "JoinSet:close", "JoinSet");
   corun__joinset_close(set);
   if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) {
@@ -251,6 +251,12 @@ static int s_close(lua_State *L) {
     lua_setiuservalue(L, 1, 1);
   }
   return 0;
+}
+
+/* set:close(): the same, by the task that owns the set. */
+static int s_close(lua_State *L) {
+  check_set(L, "JoinSet:close");
+  return s_closevar(L);
 }
 
 static int s_gc(lua_State *L) {
@@ -310,7 +316,7 @@ static const luaL_Reg set_methods[] = {
 
 static const luaL_Reg set_meta[] = {
   {"__len", s_len},
-  {"__close", s_close},
+  {"__close", s_closevar},
   {"__gc", s_gc},
   {"__tostring", s_tostring},
   {NULL, NULL}

@@ -874,6 +874,22 @@ describe("JoinSet:detach_all", function()
 end)
 
 describe("JoinSet:close", function()
+  -- regression: a task that reached the set through a global could close
+  -- it, aborting the owner's tasks
+  it("raises when a task that does not own the set closes it", function()
+    local ok, err, owner = run(function()
+      local set = corun.JoinSet()
+      SHARED_SET = set
+      local _, pok, perr = corun.spawn(function()
+        return pcall(SHARED_SET.close, SHARED_SET)
+      end):await()
+      SHARED_SET = nil
+      return pok, perr, corun.task_id()
+    end)
+    assert.is_false(ok)
+    assert.equal("JoinSet:close: the JoinSet belongs to task " .. owner, err)
+  end)
+
   it("cancels every task still in the set", function()
     local s = shared()
     run(function()
