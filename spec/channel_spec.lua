@@ -3,11 +3,6 @@ local corun = require "corun"
 -- Tasks report through the global SHARED (what they capture is copied;
 -- a channel sender they capture is shared, a receiver is moved).
 
--- Let every ready task run a few rounds.
-local function settle(n)
-  for _ = 1, n or 5 do corun.yield_now() end
-end
-
 -- Run fn(...) in a spawned task and return its results (a task's error is
 -- raised again).  run() runs its function inside corun.timeout, that is in
 -- a branch of the main task; the specs about sender references that are

@@ -1,6 +1,6 @@
 -- helper.lua: loaded by busted (see .busted) before the spec files.
 -- Globals: run, shared, closer, CORUN, corun_exec, corun_script,
--- shell_quote, slurp.
+-- shell_quote, slurp, settle.
 local corun = require "corun"
 
 -- Wall-clock limit of one run(): a hang fails the test instead of stalling.
@@ -34,6 +34,11 @@ function closer(name)
     s.closed = s.closed or {}
     s.closed[#s.closed + 1] = name
   end })
+end
+
+-- Let the other ready tasks run: n (default 5) rounds of yield_now.
+function settle(n)
+  for _ = 1, n or 5 do corun.yield_now() end
 end
 
 -- The corun executable under test.

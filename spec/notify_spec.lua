@@ -3,11 +3,6 @@ local corun = require "corun"
 -- Tasks report through the global SHARED (what they capture is copied;
 -- a Notify they capture is shared).
 
--- Let every ready task run a few rounds.
-local function settle(n)
-  for _ = 1, n or 5 do corun.yield_now() end
-end
-
 -- Spawn a task that waits in n:notified() and then appends 'name' to
 -- SHARED.woken; it is waiting when this returns.
 local function waiter(n, name)

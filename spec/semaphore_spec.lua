@@ -3,11 +3,6 @@ local corun = require "corun"
 -- Tasks report through the global SHARED (what they capture is copied;
 -- a Semaphore they capture is shared).
 
--- Let every ready task run a few rounds.
-local function settle(n)
-  for _ = 1, n or 5 do corun.yield_now() end
-end
-
 describe("corun.Semaphore", function()
   it("returns a Semaphore", function()
     local name = run(function()

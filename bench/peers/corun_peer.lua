@@ -25,30 +25,11 @@ end
 local corun = require "corun"
 local now = corun.now
 
-local W = arg[1] or "W1"
-local DEFAULT_N = { W1 = 1000000, W2 = 200000, W3 = 100000, W4 = 1000000,
-                    W5 = 200000, W6 = 100000 }
-local N = tonumber(arg[2]) or DEFAULT_N[W]
-if not N then io.stderr:write("corun_peer: unknown workload ", W, "\n") os.exit(2) end
-N = math.tointeger(N) or error("N must be an integer")
+local common = dofile(((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".")
+                      .. "/common.lua")
+local W, N = common.workload("corun_peer")
 
-local function status()
-  local m = {}
-  local f = assert(io.open("/proc/self/status", "r"))
-  for line in f:lines() do
-    local k, v = line:match("^(%w+):%s+(%d+) kB")
-    if k == "VmRSS" or k == "VmHWM" then m[k] = tonumber(v) * 1024 end
-  end
-  f:close()
-  return m
-end
-local function mem_begin()
-  collectgarbage() collectgarbage()
-  local f = io.open("/proc/self/clear_refs", "w")  -- VmHWM := VmRSS
-  if f then f:write("5") f:close() end
-  return status().VmRSS
-end
-local function mem_peak() return status().VmHWM end
+local mem_begin, mem_peak = common.mem_begin, common.mem_peak
 
 local function task(i) return i end
 

@@ -21,30 +21,11 @@ local cqueues = require "cqueues"
 local condition = require "cqueues.condition"
 local monotime = cqueues.monotime
 
-local W = arg[1] or "W1"
-local DEFAULT_N = { W1 = 1000000, W2 = 200000, W3 = 100000, W4 = 1000000,
-                    W5 = 200000, W6 = 100000 }
-local N = tonumber(arg[2]) or DEFAULT_N[W]
-if not N then io.stderr:write("cqueues_peer: unknown workload ", W, "\n") os.exit(2) end
-N = math.tointeger(N) or error("N must be an integer")
+local common = dofile(((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".")
+                      .. "/common.lua")
+local W, N = common.workload("cqueues_peer")
 
-local function status()
-  local m = {}
-  local f = assert(io.open("/proc/self/status", "r"))
-  for line in f:lines() do
-    local k, v = line:match("^(%w+):%s+(%d+) kB")
-    if k == "VmRSS" or k == "VmHWM" then m[k] = tonumber(v) * 1024 end
-  end
-  f:close()
-  return m
-end
-local function mem_begin()
-  collectgarbage() collectgarbage()
-  local f = io.open("/proc/self/clear_refs", "w")
-  if f then f:write("5") f:close() end
-  return status().VmRSS
-end
-local function mem_peak() return status().VmHWM end
+local mem_begin, mem_peak = common.mem_begin, common.mem_peak
 
 local cq = cqueues.new()
 
