@@ -22,11 +22,9 @@ static corun_JoinSet *check_set(lua_State *L, const char *fname) {
 
 static int l_joinset(lua_State *L) {
   corun_Task *self = corunL_task(L, "corun.JoinSet");
-  corun_JoinSet *set = lua_newuserdatauv(L, sizeof *set, 1);
+  corun_JoinSet *set = lua_newuserdatauv(L, sizeof *set, 0);
   corun__joinset_init(set, self);
   luaL_setmetatable(L, CORUN_JOINSET);
-  lua_newtable(L);  /* task record address -> its userdata, until joined */
-  lua_setiuservalue(L, -2, 1);
   return 1;
 }
 
@@ -41,11 +39,7 @@ static int s_spawn(lua_State *L) {
     return corunL_error(L, "JoinSet:spawn", "the runtime is shutting down");
   t = corun__task_new(self->rt, L, 2, lua_gettop(L) - 2, NULL, 0,
                       "JoinSet:spawn");          /* set fn args... t */
-  corun__joinset_add(set, t);
-  lua_getiuservalue(L, 1, 1);
-  lua_pushvalue(L, -2);
-  lua_rawsetp(L, -2, t);                         /* anchored by the set */
-  lua_pop(L, 1);
+  corun__joinset_add(set, t);                    /* t stays anchored */
   lua_newuserdatauv(L, 0, 1);                    /* the AbortHandle */
   lua_insert(L, -2);
   lua_setiuservalue(L, -2, 1);
@@ -53,19 +47,10 @@ static int s_spawn(lua_State *L) {
   return 1;
 }
 
-/* Drop the set's anchor of member 't' (the set is at index 1). */
-static void unanchor(lua_State *L, corun_Task *t) {
-  lua_getiuservalue(L, 1, 1);
-  lua_pushnil(L);
-  lua_rawsetp(L, -2, t);
-  lua_pop(L, 1);
-}
-
 /* Push the outcome of member 't' (taken from the set, userdata on top):
-   [id,] true, results... / [id,] false, JoinError.  Drops its anchor. */
+   [id,] true, results... / [id,] false, JoinError. */
 static int deliver(lua_State *L, corun_Task *t, int with_id) {
   int ud = lua_gettop(L), n;
-  unanchor(L, t);
   if (with_id)
     lua_pushinteger(L, t->id);
   corun__task_observe(t);
@@ -81,17 +66,6 @@ static int deliver(lua_State *L, corun_Task *t, int with_id) {
   return n + with_id;
 }
 
-/* Take the next member that ended and push its userdata; NULL if none. */
-static corun_Task *take(lua_State *L, corun_JoinSet *set) {
-  corun_Task *t = corun__joinset_take(set);
-  if (t == NULL)
-    return NULL;
-  lua_getiuservalue(L, 1, 1);
-  lua_rawgetp(L, -1, t);
-  lua_remove(L, -2);
-  return t;
-}
-
 static int join_next(lua_State *L, int with_id);
 
 static int k_join_next(lua_State *L, int status, lua_KContext ctx) {
@@ -105,7 +79,7 @@ static int join_next(lua_State *L, int with_id) {
   corun_JoinSet *set = check_set(L, name);
   corun_Task *t;
   lua_settop(L, 1);
-  if ((t = take(L, set)) != NULL)
+  if ((t = corun__joinset_take(L, set)) != NULL)
     return deliver(L, t, with_id);
   if (set->count == 0) {
     lua_pushnil(L);
@@ -123,7 +97,7 @@ static int s_try_join_next(lua_State *L) {
   corun_JoinSet *set = check_set(L, "JoinSet:try_join_next");
   corun_Task *t;
   lua_settop(L, 1);
-  if ((t = take(L, set)) != NULL)
+  if ((t = corun__joinset_take(L, set)) != NULL)
     return deliver(L, t, 0);
   lua_pushnil(L);
   return 1;
@@ -141,7 +115,7 @@ static int k_join_all(lua_State *L, int status, lua_KContext ctx) {
 static int join_all(lua_State *L) {
   corun_JoinSet *set = check_set(L, "JoinSet:join_all");
   corun_Task *t;
-  while ((t = take(L, set)) != NULL) {  /* set results ud */
+  while ((t = corun__joinset_take(L, set)) != NULL) {  /* set results ud */
     if (t->outcome != CORUN_OUTCOME_OK) {
       corun__joinset_abort_all(set);
       corun__task_observe(t);
@@ -158,7 +132,6 @@ static int join_all(lua_State *L) {
       lua_settop(L, 4);
     }
     lua_rawseti(L, 2, (lua_Integer)lua_rawlen(L, 2) + 1);
-    unanchor(L, t);
     lua_settop(L, 2);
     corun__task_observe(t);
   }
@@ -206,9 +179,8 @@ static int shutdown_wait(lua_State *L) {
   corun_JoinSet *set = check_set(L, "JoinSet:shutdown");
   corun_Task *t;
   lua_settop(L, 1);
-  while ((t = take(L, set)) != NULL) {
+  while ((t = corun__joinset_take(L, set)) != NULL) {
     corun__task_observe(t);
-    unanchor(L, t);
     lua_settop(L, 1);
   }
   if (set->count == 0)
@@ -223,33 +195,15 @@ static int s_shutdown(lua_State *L) {
   return shutdown_wait(L);
 }
 
-/* Let go of every member: running ones go on detached. */
-static void forget_all(lua_State *L, int idx, corun_JoinSet *set) {
-  corun_Link *l;
-  while ((l = corun__link_first(&set->running)) != NULL ||
-         (l = corun__link_first(&set->done)) != NULL) {
-    corun__container_of(l, corun_Task, sibling)->u.set = NULL;
-    corun__link_remove(l);
-  }
-  set->count = 0;
-  lua_newtable(L);
-  lua_setiuservalue(L, idx, 1);
-}
-
 static int s_detach_all(lua_State *L) {
-  forget_all(L, 1, check_set(L, "JoinSet:detach_all"));
+  corun__joinset_forget(check_set(L, "JoinSet:detach_all"), 0);
   return 0;
 }
 
 /* <close>: cancel every task still in the set. */
 static int s_closevar(lua_State *L) {
   corun_JoinSet *set = corunL_checkself(L, "JoinSet:close", "JoinSet");
-  corun__joinset_close(set);
-  if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_setiuservalue(L, 1, 1);
-  }
+  corun__joinset_close(set, 0);
   return 0;
 }
 
@@ -260,7 +214,7 @@ static int s_close(lua_State *L) {
 }
 
 static int s_gc(lua_State *L) {
-  corun__joinset_close(lua_touserdata(L, 1));
+  corun__joinset_close(lua_touserdata(L, 1), 1);
   return 0;
 }
 

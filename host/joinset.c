@@ -8,17 +8,20 @@
 ** of every member; aborting is deferred (the scheduler cancels each task
 ** when it next reaches it), so closing is safe from a finalizer.
 */
+#include <lauxlib.h>
 #include "joinset.h"
+#include "runtime.h"
 #include "sched.h"
 
 static void release(lua_State *L, corun_Resource *r) {
   (void)L;
-  corun__joinset_close(corun__container_of(r, corun_JoinSet, res));
+  corun__joinset_close(corun__container_of(r, corun_JoinSet, res), 0);
 }
 
 void corun__joinset_init(corun_JoinSet *set, corun_Task *owner) {
   corun__link_init(&set->res.link);
   set->res.release = release;
+  set->rt = owner->rt;
   set->owner = owner->id;
   corun__link_init(&set->running);
   corun__link_init(&set->done);
@@ -54,32 +57,55 @@ void corun__joinset_abort_all(corun_JoinSet *set) {
     corun__task_abort(corun__container_of(l, corun_Task, sibling));
 }
 
-/* Take the first member that ended (NULL if none); it is no longer in the
-   set.  The caller drops its anchor. */
-corun_Task *corun__joinset_take(corun_JoinSet *set) {
+/* Drop the anchor of member 't', which ended and leaves the set. */
+static void unanchor(corun_Runtime *rt, corun_Task *t) {
+  corun__runtime_unanchor(rt, t->ref);
+  t->ref = LUA_NOREF;
+}
+
+/* Take the first member that ended and push its userdata; NULL (nothing
+   pushed) if none.  It is no longer in the set, nor anchored. */
+corun_Task *corun__joinset_take(lua_State *L, corun_JoinSet *set) {
   corun_Link *l = corun__link_first(&set->done);
   corun_Task *t;
   if (l == NULL)
     return NULL;
   t = corun__container_of(l, corun_Task, sibling);
+  corun__task_push(L, t);
   corun__link_remove(l);
   t->u.set = NULL;
   set->count--;
+  unanchor(set->rt, t);
   return t;
+}
+
+/* Let go of every member: running ones go on detached, ended ones lose
+   their anchor (in a finalizer, at the runtime's next pass). */
+void corun__joinset_forget(corun_JoinSet *set, int in_finalizer) {
+  corun_Link *l;
+  while ((l = corun__link_first(&set->running)) != NULL) {
+    corun__container_of(l, corun_Task, sibling)->u.set = NULL;
+    corun__link_remove(l);
+  }
+  while ((l = corun__link_first(&set->done)) != NULL) {
+    corun_Task *t = corun__container_of(l, corun_Task, sibling);
+    corun__link_remove(l);
+    t->u.set = NULL;
+    if (in_finalizer)
+      corun__link_append(&set->rt->orphans, l);
+    else
+      unanchor(set->rt, t);
+  }
+  set->count = 0;
 }
 
 /* Close: abort what runs, forget every member, accept no more spawns.
    Members that panicked and were never joined are reported as usual. */
-void corun__joinset_close(corun_JoinSet *set) {
-  corun_Link *l;
+void corun__joinset_close(corun_JoinSet *set, int in_finalizer) {
+  if (set->closed)
+    return;
   corun__joinset_abort_all(set);
-  while ((l = corun__link_first(&set->running)) != NULL ||
-         (l = corun__link_first(&set->done)) != NULL) {
-    corun_Task *t = corun__container_of(l, corun_Task, sibling);
-    corun__link_remove(l);
-    t->u.set = NULL;
-  }
-  set->count = 0;
+  corun__joinset_forget(set, in_finalizer);
   set->closed = 1;
   corun__link_remove(&set->res.link);
 }

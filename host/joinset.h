@@ -11,10 +11,13 @@
 
 #define CORUN_JOINSET "corun.JoinSet"
 
-/* A full userdata; user value 1 is a table anchoring the userdata of each
-   task not joined yet (a done task is anchored by nothing else). */
+/* A full userdata.  Its members stay anchored in the runtime's task table
+   (task->ref) until they are joined or the set lets go of them, so the
+   set itself anchors nothing. */
 struct corun_JoinSet {
   corun_Resource res;     /* owned by the task that made it */
+  corun_Runtime *rt;      /* borrows: valid while the set is open (its
+                             owner ends, closing it, before the runtime) */
   lua_Integer owner;      /* id of that task */
   corun_Link running;     /* its tasks not done yet (task->sibling) */
   corun_Link done;        /* its tasks done, not joined: in completion
@@ -28,7 +31,8 @@ void corun__joinset_init(corun_JoinSet *set, corun_Task *owner);
 void corun__joinset_add(corun_JoinSet *set, corun_Task *t);
 void corun__joinset_member_done(corun_Task *t);
 void corun__joinset_abort_all(corun_JoinSet *set);
-void corun__joinset_close(corun_JoinSet *set);
-corun_Task *corun__joinset_take(corun_JoinSet *set);
+void corun__joinset_forget(corun_JoinSet *set, int in_finalizer);
+void corun__joinset_close(corun_JoinSet *set, int in_finalizer);
+corun_Task *corun__joinset_take(lua_State *L, corun_JoinSet *set);
 
 #endif

@@ -54,6 +54,7 @@ static void on_sigint(uv_signal_t *handle, int signum) {
 static int open_runtime(lua_State *L, corun_Runtime *rt, int flags) {
   int rc;
   corun__link_init(&rt->unobserved);
+  corun__link_init(&rt->orphans);
   rt->next_id = 1;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
   rt->globals = lua_topointer(L, -1);
@@ -109,6 +110,8 @@ static void close_runtime(lua_State *L, corun_Runtime *rt) {
     uv_run(rt->loop, UV_RUN_DEFAULT);
     uv_loop_close(rt->loop);
   }
+  while (corun__link_first(&rt->orphans) != NULL)  /* the table goes too */
+    corun__link_remove(corun__link_first(&rt->orphans));
   luaL_unref(L, LUA_REGISTRYINDEX, rt->S_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, rt->A_ref);
   free(rt->free_slots);

@@ -59,6 +59,9 @@ struct corun_Runtime {
   int handles;            /* libuv handles not yet closed */
   corun_Link ready;       /* ready queue: tasks to resume, FIFO */
   corun_Link unobserved;  /* done tasks with an unobserved panic */
+  corun_Link orphans;     /* done JoinSet members whose set was collected:
+                             their anchors go at the next pass (a finalizer
+                             must not touch A) */
   corun_Task *current;    /* the task being resumed, or NULL */
   corun_Task *main;       /* the main task */
   corun_Task **heap;      /* owns: timer heap, by (deadline, seq) */

@@ -23,12 +23,24 @@ static int is_wait(lua_State *co, int nres) {
          lua_touserdata(co, -1) == (void *)&wait_sentinel;
 }
 
+/* Drop the anchors of the JoinSet members that a collected set let go. */
+static void drop_orphans(corun_Runtime *rt) {
+  corun_Link *l;
+  while ((l = corun__link_first(&rt->orphans)) != NULL) {
+    corun_Task *t = corun__container_of(l, corun_Task, sibling);
+    corun__link_remove(l);
+    corun__runtime_unanchor(rt, t->ref);
+    t->ref = LUA_NOREF;
+  }
+}
+
 /* One scheduler pass, in protected mode on the scheduler thread. */
 static int pass(lua_State *S) {
   corun_Runtime *rt = lua_touserdata(S, 1);
   uint64_t start = uv_hrtime();
   int n = 0;
   corun_Link *l;
+  drop_orphans(rt);
   while (n < CORUN_SCHED_BUDGET &&
          (l = corun__link_first(&rt->ready)) != NULL) {
     corun_Task *t = corun__container_of(l, corun_Task, link);
@@ -37,6 +49,8 @@ static int pass(lua_State *S) {
     if (++n % CORUN_SCHED_CHECK == 0) {
       uint64_t now = uv_hrtime();
       corun__timer_expire(rt, now);  /* due deadlines join the queue */
+      drop_orphans(rt);
+
       if (now - start > CORUN_SCHED_SLICE_NS)
         break;                       /* let libuv poll */
     }

@@ -526,7 +526,7 @@ void corun__task_abort(corun_Task *t) {
 */
 static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
   corun_Runtime *rt = t->rt;
-  int is_main = (t->flags & CORUN_TASK_MAIN) != 0;
+  int is_main = (t->flags & CORUN_TASK_MAIN) != 0, in_set;
   corun_Link *l;
   if (t->co != NULL)
     pool_return(rt, t);
@@ -549,7 +549,8 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
     corun__link_remove(l);
     r->release(L, r);
   }
-  if (!(t->flags & CORUN_TASK_BRANCH) && t->u.set != NULL)
+  in_set = !(t->flags & CORUN_TASK_BRANCH) && t->u.set != NULL;
+  if (in_set)
     corun__joinset_member_done(t);
   t->state = CORUN_TASK_DONE;
   t->outcome = (unsigned char)outcome;
@@ -559,8 +560,10 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
     corun__sched_wake(corun__container_of(l, corun_Task, link),
                       CORUN_WAKE_SIGNAL);
   rt->live--;
-  corun__runtime_unanchor(rt, t->ref);
-  t->ref = LUA_NOREF;
+  if (!in_set) {  /* a member stays anchored until it is joined */
+    corun__runtime_unanchor(rt, t->ref);
+    t->ref = LUA_NOREF;
+  }
   if (is_main)
     corun__runtime_main_done(L, rt);
 }

@@ -1009,6 +1009,34 @@ describe("JoinSet garbage collection", function()
     assert.same({ "m1", "m2", "m3" }, closed(s))
     assert.is_nil(s.resumed)
   end)
+
+  it("lets go of ended members nobody joined, once the set is collected",
+     function()
+    local freed = run(function()
+      local gone = 0   -- tables copy with their metatable, __gc too
+      local token_mt = { __gc = function() gone = gone + 1 end }
+      do
+        local set = corun.JoinSet()
+        for _ = 1, 3 do
+          set:spawn(function(tok) return tok end,
+                    setmetatable({}, token_mt))
+        end
+        corun.yield_now()          -- all three end, their results kept
+        assert.equal(3, set:len())
+      end
+      local a, b, c = 1, 2, 3      -- reuse the registers that held 'set'
+      for _ = 1, 100 do            -- the runtime drops the anchors soon
+        collectgarbage()
+        collectgarbage()
+        if gone == 9 then break end
+        corun.yield_now()
+      end
+      return gone + (a + b + c) * 0
+    end)
+    -- each token, its copy in the task, and the copy of the result that
+    -- the set held for join_next
+    assert.equal(9, freed)
+  end)
 end)
 
 describe("JoinSet end of the owning task", function()
