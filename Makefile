@@ -102,9 +102,14 @@ test-asan: deps
 bench: all
 	CORUN_BUILD=$(BUILD) $(LUA) bench/run.lua
 
+# The least a C module can do per task (W1): a lower bound, see the file.
+$(BUILD)/bench/apifloor.so: bench/peers/apifloor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $<
+
 # corun next to Tokio (current_thread), cqueues, a luv scheduler and the
 # raw-coroutine floor, on the same workloads, in one run (bench/peers/).
-bench-peers: all
+bench-peers: all $(BUILD)/bench/apifloor.so
 	@sh tools/deps.sh lua-cqueues lua-luv librust-tokio-dev
 	sh bench/peers/build-tokio.sh
 	CORUN_BUILD=$(BUILD) $(LUA) bench/peers/run.lua

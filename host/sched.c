@@ -50,7 +50,6 @@ static int pass(lua_State *S) {
       uint64_t now = uv_hrtime();
       corun__timer_expire(rt, now);  /* due deadlines join the queue */
       drop_orphans(rt);
-
       if (now - start > CORUN_SCHED_SLICE_NS)
         break;                       /* let libuv poll */
     }

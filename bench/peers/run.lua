@@ -10,8 +10,9 @@
 --
 -- Systems: corun_peer.lua, the Tokio peer (bench/peers/tokio/target/release/
 -- tokio-peer, only if it has been built), cqueues_peer.lua (lua-cqueues),
--- luv_peer.lua (lua-luv, with its own small scheduler) and floor_peer.lua
--- (raw coroutines).  Each is run as `<program> W N` and prints one line
+-- luv_peer.lua (lua-luv, with its own small scheduler), floor_peer.lua
+-- (raw coroutines) and, for W1 only, apifloor_peer.lua (the least a C
+-- module can do per task: build/bench/apifloor.so, if built).  Each is run as `<program> W N` and prints one line
 -- `W <value> <unit> [<value> <unit>]`.
 --
 -- The workloads (N at scale 1):
@@ -67,6 +68,9 @@ if exists(tokio) then add("tokio", q(tokio)) end
 add("cqueues", "lua5.4 " .. q(dir .. "/cqueues_peer.lua"))
 add("luv", "lua5.4 " .. q(dir .. "/luv_peer.lua"))
 add("floor", "lua5.4 " .. q(dir .. "/floor_peer.lua"))
+if exists(dir .. "/../../build/bench/apifloor.so") then
+  add("apifloor", "lua5.4 " .. q(dir .. "/apifloor_peer.lua"))
+end
 
 -- Runs one sample; returns { [unit] = value, ... }, or nil and why.
 local function sample(sys, w, n)
