@@ -65,15 +65,17 @@ static corun_Channel *push_channel(lua_State *L) {
   return lua_touserdata(L, -1);
 }
 
-/* __corun_take(tx, task or nil, id): the sender crossed into a task. */
-static int tx_take(lua_State *L) {
-  corun_Task *t = lua_touserdata(L, 2);
+/* The sender at 'idx' crossed into task 't': that task's reference. */
+static void tx_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
+  (void)id;
   if (t != NULL) {
-    corun_Channel *ch = push_channel(L);
-    add_ref(L, lua_gettop(L), ch, t);
+    lua_getiuservalue(L, idx, 1);
+    add_ref(L, lua_gettop(L), lua_touserdata(L, -1), t);
+    lua_pop(L, 1);
   }
-  return 0;
 }
+
+static const corun_Class tx_class = {0, tx_take};
 
 /* Queue the value on top (popped) in the channel at 'chidx'. */
 static void enqueue(lua_State *L, int chidx, corun_Channel *ch) {
@@ -305,19 +307,19 @@ static int rx_closevar(lua_State *L) {
   return 0;
 }
 
-/* __corun_take(rx, task or nil, id): the receiver moved. */
-static int rx_take(lua_State *L) {
-  Receiver *rx = lua_touserdata(L, 1);
-  corun_Task *t = lua_touserdata(L, 2);
+/* The receiver at 'idx' moved into task 't'. */
+static void rx_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
+  Receiver *rx = lua_touserdata(L, idx);
   if (t != NULL)
     corun__task_own(t, &rx->res);
   else
     corun__link_remove(&rx->res.link);
-  rx->moved_to = (lua_Integer)lua_tointeger(L, 3);
+  rx->moved_to = id;
   rx->ch->rx_owner = rx->moved_to;
   rx->ch->rx_task = t != NULL ? corun__task_root(t) : NULL;
-  return 0;
 }
+
+static const corun_Class rx_class = {1, rx_take};
 
 static int rx_tostring(lua_State *L) {
   Receiver *rx = corunL_checkself(L, "Receiver:__tostring", "Receiver");
@@ -371,7 +373,7 @@ static const luaL_Reg tx_methods[] = {
   {NULL, NULL}
 };
 static const luaL_Reg tx_meta[] = {
-  {"__tostring", tx_tostring}, {"__corun_take", tx_take}, {NULL, NULL}
+  {"__tostring", tx_tostring}, {NULL, NULL}
 };
 static const luaL_Reg rx_methods[] = {
   {"recv", rx_recv}, {"try_recv", rx_try_recv}, {"close", rx_close},
@@ -379,19 +381,17 @@ static const luaL_Reg rx_methods[] = {
 };
 static const luaL_Reg rx_meta[] = {
   {"__gc", rx_gc}, {"__close", rx_closevar}, {"__tostring", rx_tostring},
-  {"__corun_take", rx_take}, {NULL, NULL}
+  {NULL, NULL}
 };
 static const luaL_Reg functions[] = {{"channel", l_channel}, {NULL, NULL}};
 
 void corunL_open_channel(lua_State *L) {
   corun__state(L);
   corunL_newclass(L, CORUN_SENDER, tx_methods, tx_meta);
-  lua_pushliteral(L, "share");
-  lua_setfield(L, -2, "__corun");
+  corunL_setcrossing(L, &tx_class);
   lua_pop(L, 1);
   corunL_newclass(L, CORUN_RECEIVER, rx_methods, rx_meta);
-  lua_pushliteral(L, "move");
-  lua_setfield(L, -2, "__corun");
+  corunL_setcrossing(L, &rx_class);
   lua_pop(L, 1);
   luaL_setfuncs(L, functions, 1);
 }

@@ -27,6 +27,7 @@ void corunL_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
                      const luaL_Reg *metamethods);
 void *corunL_checkself(lua_State *L, const char *fname, const char *tname);
 int corunL_done(lua_State *L, int status, lua_KContext ctx);
+void corunL_setcrossing(lua_State *L, const corun_Class *c);
 
 void corunL_open_handle(lua_State *L);
 void corunL_open_coroutine(lua_State *L);

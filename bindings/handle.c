@@ -117,12 +117,14 @@ static int h_tostring(lua_State *L) {
   return 1;
 }
 
-/* __corun_take(handle, task or nil, id): the handle moved at a crossing;
-   only task 'id' may use it now (0: out of a task, anyone). */
-static int h_take(lua_State *L) {
-  ((corun_Task *)lua_touserdata(L, 1))->owner = lua_tointeger(L, 3);
-  return 0;
+/* The handle at 'idx' moved at a crossing; only task 'id' may use it
+   now (0: out of a task, anyone). */
+static void h_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
+  (void)t;
+  ((corun_Task *)lua_touserdata(L, idx))->owner = id;
 }
+
+static const corun_Class handle_class = {1, h_take};
 
 static int h_gc(lua_State *L) {
   corun__task_gc(lua_touserdata(L, 1));
@@ -182,7 +184,6 @@ static const luaL_Reg handle_methods[] = {
 
 static const luaL_Reg handle_meta[] = {
   {"__tostring", h_tostring},
-  {"__corun_take", h_take},
   {NULL, NULL}
 };
 
@@ -203,8 +204,7 @@ static const luaL_Reg error_meta[] = {
 void corunL_open_handle(lua_State *L) {
   corun__state(L);
   corunL_newclass(L, CORUN_JOINHANDLE, handle_methods, handle_meta);
-  lua_pushliteral(L, "move");  /* see host/transfer.c */
-  lua_setfield(L, -2, "__corun");
+  corunL_setcrossing(L, &handle_class);  /* see host/transfer.c */
   luaL_newmetatable(L, CORUN_JOINHANDLE_PANIC);  /* the same, plus __gc */
   lua_pushnil(L);
   while (lua_next(L, -3)) {

@@ -225,6 +225,8 @@ static int s_tostring(lua_State *L) {
   return 1;
 }
 
+static const corun_Class abort_class = {0, NULL};
+
 static corun_Task *check_abort(lua_State *L, const char *fname) {
   corunL_checkself(L, fname, "AbortHandle");
   lua_getiuservalue(L, 1, 1);
@@ -298,8 +300,7 @@ void corunL_open_joinset(lua_State *L) {
   corunL_newclass(L, CORUN_JOINSET, set_methods, set_meta);
   lua_pop(L, 1);
   corunL_newclass(L, CORUN_ABORTHANDLE, abort_methods, abort_meta);
-  lua_pushliteral(L, "share");  /* see host/transfer.c */
-  lua_setfield(L, -2, "__corun");
+  corunL_setcrossing(L, &abort_class);  /* see host/transfer.c */
   lua_pop(L, 1);
   luaL_setfuncs(L, functions, 1);
 }

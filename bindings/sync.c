@@ -87,19 +87,20 @@ static void owned_release(lua_State *L, corun_Resource *r) {
   give_back(o, o->k == 0);
 }
 
-/* __corun_take(value, task userdata or nil, id): moved at a crossing. */
-static int owned_take(lua_State *L) {
-  Owned *o = lua_touserdata(L, 1);
-  corun_Task *t = lua_touserdata(L, 2);
+/* A permit or guard moved at a crossing. */
+static void owned_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
+  Owned *o = lua_touserdata(L, idx);
   if (o->released)
-    return 0;
+    return;
   if (t != NULL)
     corun__task_own(t, &o->res);
   else
     corun__link_remove(&o->res.link);  /* out of a task: nobody owns it */
-  o->moved_to = (lua_Integer)lua_tointeger(L, 3);
-  return 0;
+  o->moved_to = id;
 }
+
+static const corun_Class shared_class = {0, NULL};
+static const corun_Class owned_class = {1, owned_take};
 
 /* ---------------------------------------------------------- Semaphore */
 
@@ -419,7 +420,7 @@ static const luaL_Reg permit_methods[] = {
 };
 static const luaL_Reg permit_meta[] = {
   {"__close", p_close}, {"__gc", p_gc}, {"__tostring", p_tostring},
-  {"__corun_take", owned_take}, {NULL, NULL}
+  {NULL, NULL}
 };
 
 static const luaL_Reg mutex_methods[] = {
@@ -430,7 +431,7 @@ static const luaL_Reg mutex_meta[] = {{"__tostring", m_tostring}, {NULL, NULL}};
 static const luaL_Reg guard_methods[] = {{"unlock", g_unlock}, {NULL, NULL}};
 static const luaL_Reg guard_meta[] = {
   {"__close", g_close}, {"__gc", g_gc}, {"__tostring", g_tostring},
-  {"__corun_take", owned_take}, {NULL, NULL}
+  {NULL, NULL}
 };
 
 static const luaL_Reg notify_methods[] = {
@@ -446,20 +447,19 @@ static const luaL_Reg functions[] = {
 
 /* Make class 'name' and say how it crosses task boundaries. */
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      const luaL_Reg *meta, const char *crossing) {
+                      const luaL_Reg *meta, const corun_Class *crossing) {
   corunL_newclass(L, name, methods, meta);
-  lua_pushstring(L, crossing);
-  lua_setfield(L, -2, "__corun");
+  corunL_setcrossing(L, crossing);
   lua_pop(L, 1);
 }
 
 void corunL_open_sync(lua_State *L) {
   corun__state(L);
-  new_class(L, CORUN_SEMAPHORE, sem_methods, sem_meta, "share");
-  new_class(L, CORUN_PERMIT, permit_methods, permit_meta, "move");
-  new_class(L, CORUN_MUTEX, mutex_methods, mutex_meta, "share");
-  new_class(L, CORUN_NOTIFY, notify_methods, notify_meta, "share");
-  new_class(L, CORUN_GUARD, guard_methods, guard_meta, "move");
+  new_class(L, CORUN_SEMAPHORE, sem_methods, sem_meta, &shared_class);
+  new_class(L, CORUN_PERMIT, permit_methods, permit_meta, &owned_class);
+  new_class(L, CORUN_MUTEX, mutex_methods, mutex_meta, &shared_class);
+  new_class(L, CORUN_NOTIFY, notify_methods, notify_meta, &shared_class);
+  new_class(L, CORUN_GUARD, guard_methods, guard_meta, &owned_class);
   /* a guard's __index serves 'value' first, then its methods */
   luaL_getmetatable(L, CORUN_GUARD);        /* state mt */
   lua_getfield(L, -1, "__index");           /* state mt methods */

@@ -99,13 +99,29 @@ static void copy_in(lua_State *L, corun_Runtime *rt, int fnidx, int nargs,
     lua_error(L);
 }
 
-/* Are the 'n' values from 'first' scalars or corun objects that say how
-   they cross (__corun "share" or "move")?  They need no walk: the light
-   crossing of a spawn.  Anything else takes the full crossing. */
+const char corun__class_key = 0;
+
+/* The descriptor of the corun object at 'idx', or NULL if it is not one. */
+const corun_Class *corun__class_of(lua_State *L, int idx) {
+  const corun_Class *c = NULL;
+  if (lua_getmetatable(L, idx)) {
+    if (lua_rawgetp(L, -1, &corun__class_key) == LUA_TLIGHTUSERDATA)
+      c = lua_touserdata(L, -1);
+    lua_pop(L, 2);
+  }
+  return c;
+}
+
+/* Are the 'n' values from 'first' scalars or objects that say how they
+   cross (corun's classes, or __corun "share" or "move")?  They need no
+   walk: the light crossing of a spawn.  Anything else takes the full
+   crossing. */
 static int light_values(lua_State *L, int first, int n) {
   int i;
   for (i = 0; i < n; i++) {
     int tt = lua_type(L, first + i);
+    if (tt == LUA_TUSERDATA && corun__class_of(L, first + i) != NULL)
+      continue;
     if (tt == LUA_TUSERDATA) {
       int mt = luaL_getmetafield(L, first + i, "__corun");
       const char *s = mt == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
@@ -130,12 +146,18 @@ static void light_commit(lua_State *L, int first, int n, int ud,
   int i, j;
   for (i = 0; i < n; i++) {
     int seen = 0, v = first + i;
+    const corun_Class *c;
     if (lua_type(L, v) != LUA_TUSERDATA)
       continue;
     for (j = 0; j < i && !seen; j++)
       seen = lua_rawequal(L, first + j, v);
     if (seen)
       continue;
+    if ((c = corun__class_of(L, v)) != NULL) {
+      if (c->take != NULL)
+        c->take(L, v, t, t->id);
+      continue;
+    }
     if (luaL_getmetafield(L, v, "__corun_take") != LUA_TFUNCTION) {
       lua_settop(L, ud);
       continue;

@@ -150,6 +150,24 @@ void corun__task_gc(corun_Task *t);
 void corun__task_report_unobserved(corun_Runtime *rt);
 void corun__task_own(corun_Task *t, corun_Resource *r);
 corun_Task *corun__task_root(corun_Task *t);
+
+/*
+** How an object of one of corun's own classes crosses into a task, in C:
+** its metatable holds a light userdata of this descriptor at key
+** &corun__class_key (besides the __corun and __corun_take metafields that
+** the full crossing reads), so that the light crossing of a spawn finds
+** it with one look-up and calls 'take' directly.
+*/
+typedef struct corun_Class {
+  int move;   /* 1: the object moves (__corun = "move"); 0: it is shared */
+  /* The object at 'idx' crossed into task 't' whose id is 'id' (t NULL
+     and id 0: out of every task); NULL if the class needs to know
+     nothing.  Must leave the stack as it found it. */
+  void (*take)(lua_State *L, int idx, corun_Task *t, lua_Integer id);
+} corun_Class;
+
+extern const char corun__class_key;
+const corun_Class *corun__class_of(lua_State *L, int idx);
 int corun__task_nest_push(corun_Task *t, lua_State *co);
 void corun__task_nest_pop(corun_Task *t);
 
