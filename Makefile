@@ -25,7 +25,8 @@ CORE_SRC := host/runtime.c host/task.c host/sched.c host/timer.c \
             host/transfer.c bindings/core.c bindings/args.c \
             bindings/handle.c bindings/coroutine.c bindings/time.c \
             bindings/join.c bindings/joinset.c host/joinset.c \
-            bindings/sync.c host/sync.c bindings/channel.c host/channel.c
+            bindings/sync.c host/sync.c bindings/channel.c host/channel.c \
+            host/embed.c
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS  := $(wildcard host/*.h bindings/*.h)
 

@@ -23,6 +23,16 @@ const char *corun_version_string(void) {
   return text;
 }
 
+/* The corun_State of L's Lua state, or NULL if none was made yet (pushes
+   nothing, never raises). */
+corun_State *corun__state_peek(lua_State *L) {
+  corun_State *st = NULL;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &state_key) == LUA_TUSERDATA)
+    st = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return st;
+}
+
 /* Push the corun_State of L's Lua state (made on first use). */
 corun_State *corun__state(lua_State *L) {
   corun_State *st;
@@ -31,6 +41,8 @@ corun_State *corun__state(lua_State *L) {
   lua_pop(L, 1);
   st = lua_newuserdatauv(L, sizeof *st, 0);
   st->rt = NULL;
+  st->opened = 0;
+  st->errmsg[0] = '\0';
   st->loaded_adds = 0;
   st->loaded_seen = -1;
   lua_pushvalue(L, -1);
@@ -51,10 +63,15 @@ static void on_sigint(uv_signal_t *handle, int signum) {
   raise(SIGINT);
 }
 
-static int open_runtime(lua_State *L, corun_Runtime *rt, int flags) {
+/* Open 'rt' on 'loop' (NULL: a loop of its own).  Returns 0 or a libuv
+   error code; raises on a memory error. */
+static int open_runtime(lua_State *L, corun_Runtime *rt, uv_loop_t *loop,
+                        int flags) {
   int rc;
   corun__link_init(&rt->unobserved);
   corun__link_init(&rt->orphans);
+  corun__link_init(&rt->cdone);
+  rt->cspawn_ref = LUA_NOREF;
   rt->next_id = 1;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
   rt->globals = lua_topointer(L, -1);
@@ -77,9 +94,15 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, int flags) {
   lua_xmove(L, rt->A, 1);  /* CORUN_ANCHOR_PANIC */
   lua_pushboolean(L, 0);  /* a slot, so that storing an error never allocates */
   rt->fatal_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  if ((rc = uv_loop_init(&rt->own_loop)) != 0)
-    return rc;
-  rt->loop = &rt->own_loop;
+  lua_newtable(L);
+  rt->cspawn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (loop == NULL) {
+    if ((rc = uv_loop_init(&rt->own_loop)) != 0)
+      return rc;
+    rt->own_loop_on = 1;
+    loop = &rt->own_loop;
+  }
+  rt->loop = loop;
   corun__sched_init(rt);
   if ((rc = corun__timer_init(rt)) != 0)
     return rc;
@@ -96,36 +119,93 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, int flags) {
   return 0;
 }
 
-static void on_close(uv_handle_t *handle) {
-  corun_Runtime *rt = handle->data;
-  rt->handles--;
+static void free_runtime(corun_Runtime *rt) {
+  free(rt->free_slots);
+  free(rt->heap);
+  free(rt->waiters);
+  free(rt);
 }
 
+/* A runtime on a loop it does not own is freed by the close callback of
+   its last handle, which runs when the application next runs its loop. */
+static void on_close(uv_handle_t *handle) {
+  corun_Runtime *rt = handle->data;
+  if (--rt->handles == 0 && rt->loop != &rt->own_loop && rt->state == NULL)
+    free_runtime(rt);
+}
+
+/* Let go of the Lua side of 'rt', then close its handles and free it (on
+   its own loop at once; on the application's loop from on_close). */
 static void close_runtime(lua_State *L, corun_Runtime *rt) {
-  if (rt->loop != NULL) {
+  while (corun__link_first(&rt->orphans) != NULL)  /* the table goes too */
+    corun__link_remove(corun__link_first(&rt->orphans));
+  while (corun__link_first(&rt->cdone) != NULL)
+    corun__link_remove(corun__link_first(&rt->cdone));
+  luaL_unref(L, LUA_REGISTRYINDEX, rt->S_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, rt->A_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, rt->fatal_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, rt->cspawn_ref);
+  rt->state = NULL;
+  if (rt->loop == NULL) {  /* failed before it had a loop */
+    free_runtime(rt);
+    return;
+  }
+  if (rt->handles > 0) {
     uv_close((uv_handle_t *)&rt->idle, on_close);
     uv_close((uv_handle_t *)&rt->timer, on_close);
     if (rt->sigint_on)
       uv_close((uv_handle_t *)&rt->sigint, on_close);
+  }
+  if (rt->own_loop_on) {
     uv_run(rt->loop, UV_RUN_DEFAULT);
     uv_loop_close(rt->loop);
+    free_runtime(rt);
   }
-  while (corun__link_first(&rt->orphans) != NULL)  /* the table goes too */
-    corun__link_remove(corun__link_first(&rt->orphans));
-  luaL_unref(L, LUA_REGISTRYINDEX, rt->S_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, rt->A_ref);
-  free(rt->free_slots);
-  luaL_unref(L, LUA_REGISTRYINDEX, rt->fatal_ref);
-  free(rt->heap);
-  free(rt);
+  else if (rt->handles == 0)
+    free_runtime(rt);
 }
 
 /*
-** The main task has ended: cancel every other task.  Cancelling runs
-** <close> handlers, which cannot spawn (the runtime is shutting down) but
-** may end other tasks, so the live tasks are collected afresh each round.
+** Open a runtime on L's state, on 'loop' (NULL: a loop of its own); it
+** becomes the state's runtime.  NULL with '*rc' set to a libuv error code
+** if the loop fails; raises on a memory error.
 */
+corun_Runtime *corun__runtime_open(lua_State *L, uv_loop_t *loop, int flags,
+                                   int *rc) {
+  corun_State *st = corun__state(L);
+  corun_Runtime *rt = calloc(1, sizeof *rt);
+  lua_pop(L, 1);
+  if (rt == NULL)
+    luaL_error(L, "corun: not enough memory");
+  rt->state = st;  /* close_runtime resets it */
+  if ((*rc = open_runtime(L, rt, loop, flags)) != 0) {
+    close_runtime(L, rt);
+    return NULL;
+  }
+  st->rt = rt;
+  st->opened++;
+  return rt;
+}
+
+/* Close the state's runtime 'rt' (its tasks have ended). */
+void corun__runtime_close(lua_State *L, corun_Runtime *rt) {
+  corun__embed_deliver(L, rt);  /* tasks spawned from C, cancelled */
+  corun__task_report_unobserved(rt);
+  rt->state->rt = NULL;
+  close_runtime(L, rt);
+}
+
+/* The main task has ended: cancel every other task. */
 void corun__runtime_main_done(lua_State *L, corun_Runtime *rt) {
+  corun__runtime_cancel_all(L, rt);
+}
+
+/*
+** Shut down: cancel every task.  Cancelling runs <close> handlers, which
+** cannot spawn (the runtime is shutting down) but may end other tasks, so
+** the live tasks are collected afresh each round.
+*/
+void corun__runtime_cancel_all(lua_State *L, corun_Runtime *rt) {
   rt->shutdown = 1;
   luaL_checkstack(L, 6, NULL);
   while (rt->live > 0) {
@@ -187,8 +267,10 @@ void corun__runtime_unanchor(corun_Runtime *rt, int slot) {
 /* A scheduler pass failed (out of memory): keep its error, stop. */
 void corun__runtime_fatal(corun_Runtime *rt) {
   lua_rawseti(rt->S, LUA_REGISTRYINDEX, rt->fatal_ref);
+  rt->failed = 1;
   rt->deadlock = 0;
-  uv_stop(rt->loop);
+  if (rt->own_loop_on)  /* the application's loop is not ours to stop */
+    uv_stop(rt->loop);
 }
 
 /* In protected mode: fn args... rt -> main task userdata. */
@@ -248,19 +330,13 @@ int corun_run(lua_State *L, int nargs, int flags, int *nresults) {
     lua_pushliteral(L, "cannot start a runtime from within a runtime");
     return CORUN_EBUSY;
   }
-  rt = calloc(1, sizeof *rt);
-  if (rt == NULL)
-    return luaL_error(L, "corun.run: not enough memory");
-  if ((rc = open_runtime(L, rt, flags)) != 0) {
-    close_runtime(L, rt);
+  if ((rt = corun__runtime_open(L, NULL, flags, &rc)) == NULL) {
     lua_settop(L, fn - 1);
     lua_pushfstring(L, "corun.run: cannot start the loop: %s: %s",
                     uv_err_name(rc), uv_strerror(rc));
     lua_pushliteral(L, "");
     return CORUN_ERROR;
   }
-  st->rt = rt;
-  rt->state = st;
   lua_pushcfunction(L, run_main);
   lua_insert(L, fn);
   lua_pushlightuserdata(L, rt);
@@ -270,8 +346,6 @@ int corun_run(lua_State *L, int nargs, int flags, int *nresults) {
     lua_pushliteral(L, "");
     status = CORUN_ERROR;
   }
-  corun__task_report_unobserved(rt);
-  st->rt = NULL;
-  close_runtime(L, rt);
+  corun__runtime_close(L, rt);
   return status;
 }

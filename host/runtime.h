@@ -29,7 +29,12 @@
 /* Per lua_State: which runtime (if any) is running on it.  A userdata in
    the registry; the module's functions hold it as their upvalue. */
 typedef struct corun_State {
-  corun_Runtime *rt;      /* borrows: the running runtime, or NULL */
+  corun_Runtime *rt;      /* owns: the open runtime, or NULL */
+  uint32_t opened;        /* runtimes opened on this state so far (seeds
+                             waker generations, so that a stale waker of
+                             an earlier runtime is never taken for one of
+                             the current runtime) */
+  char errmsg[256];       /* what the last failed C API call said */
   lua_Integer loaded_adds;   /* entries added to package.loaded, counted
                                 by its __newindex (transfer.c) */
   lua_Integer loaded_seen;   /* loaded_adds when the reverse map of
@@ -77,10 +82,41 @@ struct corun_Runtime {
   int fatal_ref;          /* registry ref of the error that stopped the
                              loop (a callback failed), or LUA_NOREF */
   int deadlock;           /* the loop ran dry with the main task waiting */
+  int embedded;           /* opened by corun_open: no main task */
+  int failed;             /* a callback failed: see fatal_ref */
+  int own_loop_on;        /* 'own_loop' was initialised (and is 'loop') */
+  int stepping;           /* inside corun_step or a scheduler pass */
+  int cspawn_ref;         /* registry ref: id -> record of a task spawned
+                             from C (embed.c), until its end is told */
+  corun_Link cdone;       /* tasks spawned from C that ended, to be told
+                             (task->sibling) */
+  struct corun_Waiter *waiters;  /* owns: native waits (embed.c) */
+  uint32_t nwaiters;      /* slots used in 'waiters' */
+  uint32_t capwaiters;    /* slots allocated */
+  uint32_t free_waiter;   /* first free slot + 1, or 0 */
 };
 
+/* A native wait (embed.c): a slot that a corun_Waker names. */
+typedef struct corun_Waiter {
+  uint32_t gen;           /* matches the waker's high half while in use */
+  uint32_t next_free;     /* next free slot + 1 while free */
+  corun_Task *task;       /* the task that prepared it, NULL when free */
+  lua_State *co;          /* the thread that waits in it */
+  void (*cancel)(uint64_t waker, void *ud);
+  void *ud;
+  int waiting;            /* 0: prepared; 1: the task waits in it */
+} corun_Waiter;
+
 corun_State *corun__state(lua_State *L);
+corun_State *corun__state_peek(lua_State *L);
 void corun__runtime_main_done(lua_State *L, corun_Runtime *rt);
+void corun__runtime_cancel_all(lua_State *L, corun_Runtime *rt);
+corun_Runtime *corun__runtime_open(lua_State *L, uv_loop_t *loop, int flags,
+                                   int *rc);
+void corun__runtime_close(lua_State *L, corun_Runtime *rt);
+void corun__embed_abandon(corun_Task *t);
+void corun__embed_task_done(corun_Task *t);
+void corun__embed_deliver(lua_State *L, corun_Runtime *rt);
 void corun__runtime_fatal(corun_Runtime *rt);
 int corun__runtime_anchor(lua_State *L, corun_Runtime *rt);
 void corun__runtime_unanchor(corun_Runtime *rt, int slot);

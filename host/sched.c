@@ -60,14 +60,27 @@ static int pass(lua_State *S) {
 static void on_idle(uv_idle_t *handle) {
   corun_Runtime *rt = handle->data;
   lua_State *S = rt->S;
+  int outer = rt->stepping;
+  rt->stepping = 1;
   lua_pushcfunction(S, pass);
   lua_pushlightuserdata(S, rt);
   if (lua_pcall(S, 1, 0, 0) != LUA_OK)  /* only a memory error gets here */
     corun__runtime_fatal(rt);
+  else if (corun__link_linked(&rt->cdone))  /* tell the host what ended */
+    corun__embed_deliver(S, rt);
+  rt->stepping = outer;
   if (!corun__link_linked(&rt->ready)) {
     uv_idle_stop(&rt->idle);
     rt->idle_on = 0;
   }
+}
+
+/* Run what is ready (deadlines that passed included) until nothing is,
+   without polling for I/O: corun_step(L, CORUN_STEP_READY). */
+void corun__sched_run_ready(corun_Runtime *rt) {
+  corun__timer_expire(rt, uv_hrtime());
+  while (corun__link_linked(&rt->ready) && !rt->failed)
+    on_idle(&rt->idle);
 }
 
 void corun__sched_init(corun_Runtime *rt) {

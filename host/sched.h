@@ -17,6 +17,7 @@
 #define CORUN_SCHED_SLICE_NS 2000000
 
 void corun__sched_init(corun_Runtime *rt);
+void corun__sched_run_ready(corun_Runtime *rt);
 void corun__sched_ready(corun_Runtime *rt, corun_Task *t, corun_Wake why);
 void corun__sched_wake(corun_Task *t, corun_Wake why);
 void corun__sched_block(corun_Task *t, corun_Link *queue);

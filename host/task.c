@@ -20,7 +20,12 @@
 #include "transfer.h"
 #include "joinset.h"
 
-#define NOCOPY (CORUN_TASK_BRANCH | CORUN_TASK_MAIN)
+/* Tasks whose values are not copied in or out: a branch (it runs for its
+   parent), the main task and a task spawned from C (their values come from
+   and go to C, outside every task).  The first two report no panic: their
+   caller gets it. */
+#define NOCOPY (CORUN_TASK_BRANCH | CORUN_TASK_MAIN | CORUN_TASK_CSPAWN)
+#define NOREPORT (CORUN_TASK_BRANCH | CORUN_TASK_MAIN)
 
 /* User coroutines a wait passes through (see sched.c): the innermost is
    recorded first, as the wait passes up; resuming pops the outermost. */
@@ -367,7 +372,7 @@ static void store_panic(lua_State *L, corun_Task *t) {
   lua_State *co = t->co;  /* co: err tb */
   drop_nest(t);
   corun__task_push(co, t);  /* co: err tb ud */
-  if (!(t->flags & NOCOPY)) {
+  if (!(t->flags & NOREPORT)) {
     set_report(co, t, 1, 2);
     lua_pushvalue(t->rt->A, CORUN_ANCHOR_PANIC);  /* now it needs __gc */
     lua_xmove(t->rt->A, co, 1);
@@ -486,6 +491,8 @@ void corun__task_cancel(lua_State *L, corun_Task *t) {
   t->state = CORUN_TASK_CLOSING;
   t->flags |= CORUN_TASK_CANCEL;
   corun__sched_unwait(t);
+  if (t->flags & CORUN_TASK_NATIVE)  /* the host may stop its work */
+    corun__embed_abandon(t);
   if (t->flags & CORUN_TASK_INSYNC) {
     int granted = (t->flags & CORUN_TASK_GRANTED) != 0;
     t->flags &= (unsigned short)~(CORUN_TASK_INSYNC | CORUN_TASK_GRANTED);
@@ -550,6 +557,8 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
   corun_Runtime *rt = t->rt;
   int is_main = (t->flags & CORUN_TASK_MAIN) != 0, in_set;
   corun_Link *l;
+  if (t->flags & CORUN_TASK_NATIVE)  /* prepared a native wait, then raised */
+    corun__embed_abandon(t);
   if (t->co != NULL)
     pool_return(rt, t);
   corun__sched_unwait(t);
@@ -586,6 +595,8 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
     corun__runtime_unanchor(rt, t->ref);
     t->ref = LUA_NOREF;
   }
+  if (t->flags & CORUN_TASK_CSPAWN)
+    corun__embed_task_done(t);
   if (is_main)
     corun__runtime_main_done(L, rt);
 }
