@@ -51,18 +51,46 @@ $(BUILD)/obj/gen/init_lua.o: $(BUILD)/gen/init_lua.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-# The executable carries the module (C and Lua parts): no LUA_PATH needed.
+# libcorun: the module (C and Lua parts) for C applications that embed
+# corun (host/corun.h); the executable is built on it.
+LIBCORUN_OBJ := $(CORE_OBJ) $(BUILD)/obj/host/preload.o $(BUILD)/obj/gen/init_lua.o
+
+$(BUILD)/libcorun.a: $(LIBCORUN_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $(LIBCORUN_OBJ)
+
 # -Wl,-E exports Lua's symbols to the C modules a script loads.
-$(BUILD)/corun: $(BUILD)/obj/host/main.o $(CORE_OBJ) $(BUILD)/obj/gen/init_lua.o
-	$(CC) $(CFLAGS) -Wl,-E -o $@ $^ $(LIB_LDIR) -l$(LUALIB) $(UV_LIBS) -lm $(LDFLAGS)
+EMBED_LIBS = $(LIB_LDIR) -l$(LUALIB) $(UV_LIBS) -lm $(LDFLAGS)
+
+$(BUILD)/corun: $(BUILD)/obj/host/main.o $(BUILD)/libcorun.a
+	$(CC) $(CFLAGS) -Wl,-E -o $@ $^ $(EMBED_LIBS)
 
 # C test programs run by the specs.
-$(BUILD)/test/oom: spec/c/oom.c $(CORE_OBJ) $(BUILD)/obj/gen/init_lua.o $(HEADERS)
+$(BUILD)/test/oom: spec/c/oom.c $(BUILD)/libcorun.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ spec/c/oom.c $(CORE_OBJ) $(BUILD)/obj/gen/init_lua.o \
-	  $(LIB_LDIR) -l$(LUALIB) $(UV_LIBS) -lm $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ spec/c/oom.c $(BUILD)/libcorun.a $(EMBED_LIBS)
 
-tests: all $(BUILD)/test/oom
+# The public header as an application sees it once installed (alone in
+# an include directory: host/ also has headers named like system ones).
+$(BUILD)/include/corun.h: host/corun.h
+	@mkdir -p $(dir $@)
+	cp host/corun.h $@
+
+# Example programs in C: a host application that embeds corun.
+$(BUILD)/examples/embed-host: examples/embed/host.c $(BUILD)/include/corun.h $(BUILD)/libcorun.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I$(BUILD)/include -o $@ examples/embed/host.c \
+	  $(BUILD)/libcorun.a $(EMBED_LIBS)
+
+# C test programs of the embedding API's edge cases.
+$(BUILD)/test/embed_api: spec/c/embed_api.c $(BUILD)/include/corun.h $(BUILD)/libcorun.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I$(BUILD)/include -o $@ spec/c/embed_api.c \
+	  $(BUILD)/libcorun.a $(EMBED_LIBS)
+
+examples: all $(BUILD)/examples/embed-host
+
+tests: all examples $(BUILD)/test/oom $(BUILD)/test/embed_api
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/corun $(DESTDIR)$(LUADIR)/corun

@@ -91,8 +91,10 @@ int corun_run(lua_State *L, int nargs, int flags, int *nresults);
 ** calling uv_run; corun's tasks progress inside it), or NULL for a loop
 ** that corun owns (drive it with corun_step).  corun adds an idle handle
 ** and a timer to the loop; they keep it running only while tasks are
-** ready or sleeping.  CORUN_EBUSY if a runtime is already open on L's
-** state.
+** ready or sleeping.  It also installs corun's coroutine.resume and
+** coroutine.wrap (as `require "corun"` does), so that a native wait
+** inside a task's own coroutines passes through them.  CORUN_EBUSY if a
+** runtime is already open on L's state.
 */
 int corun_open(lua_State *L, uv_loop_t *loop);
 

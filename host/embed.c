@@ -82,11 +82,26 @@ const char *corun_errmsg(lua_State *L) {
 
 /* ---------------------------------------------------------- runtime */
 
+/* Waits must pass through the coroutines a task runs (a native call in a
+   coroutine.wrap iterator) even if no script has required "corun" yet:
+   install the pass-through coroutine.resume and wrap, as init.lua does. */
+static void pass_through_coroutines(lua_State *L) {
+  luaL_requiref(L, "corun.core", luaopen_corun_core, 0);
+  if (lua_getglobal(L, "coroutine") == LUA_TTABLE) {
+    lua_getfield(L, -2, "coroutine_resume");
+    lua_setfield(L, -2, "resume");
+    lua_getfield(L, -2, "coroutine_wrap");
+    lua_setfield(L, -2, "wrap");
+  }
+  lua_pop(L, 2);
+}
+
 static int open_protected(lua_State *L) {
   uv_loop_t *loop = lua_touserdata(L, 1);
   int *rc = lua_touserdata(L, 2);
-  corun_Runtime *rt = corun__runtime_open(L, loop, 0, rc);
-  if (rt != NULL)
+  corun_Runtime *rt;
+  pass_through_coroutines(L);
+  if ((rt = corun__runtime_open(L, loop, 0, rc)) != NULL)
     rt->embedded = 1;
   return 0;
 }

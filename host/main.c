@@ -21,8 +21,6 @@
 
 static const char *progname = "corun";
 
-extern const char corun_init_lua[];  /* lua/corun/init.lua, embedded */
-extern const size_t corun_init_lua_len;
 
 static void print_usage(const char *badoption) {
   if (badoption[1] == 'e' || badoption[1] == 'l')
@@ -56,25 +54,6 @@ static const char *error_text(lua_State *L) {
     msg = lua_pushfstring(L, "(error object is a %s value)",
                           luaL_typename(L, -1));
   return msg;
-}
-
-static int load_corun(lua_State *L) {
-  if (luaL_loadbuffer(L, corun_init_lua, corun_init_lua_len,
-                      "=[corun/init.lua]") != LUA_OK)
-    return lua_error(L);
-  lua_pushvalue(L, 1);
-  lua_call(L, 1, 1);
-  return 1;
-}
-
-/* Let 'require "corun"' find the module built into the executable. */
-static void preload(lua_State *L) {
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_corun_core);
-  lua_setfield(L, -2, "corun.core");
-  lua_pushcfunction(L, load_corun);
-  lua_setfield(L, -2, "corun");
-  lua_pop(L, 1);
 }
 
 /* arg table as lua.c makes it: script at 0, options before, args after. */
@@ -161,7 +140,7 @@ static int pmain(lua_State *L) {
   int script, version = 0, status, n;
   lua_settop(L, 0);
   luaL_openlibs(L);
-  preload(L);
+  corun_preload(L);
   lua_newtable(L);  /* 1: actions */
   if ((script = collect_actions(L, argv, argc, &version)) == 0)
     return 0;

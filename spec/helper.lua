@@ -58,21 +58,26 @@ function slurp(path)
   return s
 end
 
--- Run the executable with 'args' (an array of strings) and 'input' on
--- stdin; returns exit status, stdout, stderr.  A hang is killed after 60 s.
-function corun_exec(args, input)
+-- Run 'program' with 'args' (an array of strings) and 'input' on stdin;
+-- returns exit status, stdout, stderr.  A hang is killed after 60 s.
+function exec(program, args, input)
   local inp, out, err, rc = os.tmpname(), os.tmpname(), os.tmpname(),
                             os.tmpname()
   local f = assert(io.open(inp, "wb"))
   f:write(input or "")
   f:close()
-  local words = { "timeout -s KILL 60", shell_quote(CORUN) }
-  for _, a in ipairs(args) do words[#words + 1] = shell_quote(a) end
+  local words = { "timeout -s KILL 60", shell_quote(program) }
+  for _, a in ipairs(args or {}) do words[#words + 1] = shell_quote(a) end
   os.execute(("%s <%s >%s 2>%s; echo $? >%s"):format(table.concat(words, " "),
              shell_quote(inp), shell_quote(out), shell_quote(err), shell_quote(rc)))
   os.remove(inp)
   local status = tonumber(slurp(rc):match("%d+"))
   return status, slurp(out), slurp(err)
+end
+
+-- Run the corun executable: exec(CORUN, args, input).
+function corun_exec(args, input)
+  return exec(CORUN, args, input)
 end
 
 -- Run Lua 'code' as a script file: corun_exec({file, ...}).

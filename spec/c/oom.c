@@ -10,8 +10,6 @@
 #include <lualib.h>
 #include "../../host/corun.h"
 
-extern const char corun_init_lua[];
-extern const size_t corun_init_lua_len;
 
 static size_t used;               /* bytes the state holds */
 static size_t limit = (size_t)-1; /* cap on 'used' */
@@ -40,26 +38,13 @@ static int set_limit(lua_State *L) {
   return 0;
 }
 
-static int load_corun(lua_State *L) {
-  if (luaL_loadbuffer(L, corun_init_lua, corun_init_lua_len,
-                      "=[corun/init.lua]") != LUA_OK)
-    return lua_error(L);
-  lua_call(L, 0, 1);
-  return 1;
-}
-
 int main(int argc, char **argv) {
   lua_State *L = lua_newstate(capped_alloc, NULL);
   int status;
   if (L == NULL || argc < 2)
     return 2;
   luaL_openlibs(L);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_corun_core);
-  lua_setfield(L, -2, "corun.core");
-  lua_pushcfunction(L, load_corun);
-  lua_setfield(L, -2, "corun");
-  lua_pop(L, 1);
+  corun_preload(L);
   lua_register(L, "set_limit", set_limit);
   status = luaL_dofile(L, argv[1]);
   if (status != LUA_OK)
