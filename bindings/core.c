@@ -6,6 +6,7 @@
 #include "../host/sched.h"
 #include "../host/transfer.h"
 #include "corunL.h"
+#include "corunio.h"
 
 static int l_run(lua_State *L) {
   int n, status;
@@ -63,6 +64,8 @@ int luaopen_corun_core(lua_State *L) {
   corunL_open_sync(L);
   corunL_open_channel(L);
   corunL_open_coroutine(L);
+  corunL_open_stream(L);
+  corunL_open_net(L);
   corunL_open_handle(L);
   lua_pushliteral(L, CORUN_VERSION);
   lua_setfield(L, -2, "version");

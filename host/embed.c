@@ -420,6 +420,12 @@ corun_Waker corun_wait_prepare(lua_State *L, corun_CancelFn cancel,
   return x->task->waker;
 }
 
+/* The task waiting (or about to wait) in 'w', or NULL if it is over. */
+corun_Task *corun__waker_task(corun_Runtime *rt, corun_Waker w) {
+  corun_Waiter *x = waiter_of(rt, w);
+  return x != NULL ? x->task : NULL;
+}
+
 static int k_native(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   if (lua_gettop(L) > (int)ctx && lua_type(L, -1) == LUA_TLIGHTUSERDATA &&
@@ -430,7 +436,10 @@ static int k_native(lua_State *L, int status, lua_KContext ctx) {
   return lua_gettop(L) - (int)ctx;
 }
 
-int corun_wait(lua_State *L, corun_Waker w) {
+/* corun_wait with continuation 'k' (corun's own I/O): when it runs, the
+   values given to corun_wake are on top of the stack. */
+int corun__wait_k(lua_State *L, corun_Waker w, lua_KContext ctx,
+                  lua_KFunction k) {
   corun_State *st = corun__state_peek(L);
   corun_Runtime *rt = st != NULL ? st->rt : NULL;
   corun_Waiter *x = rt != NULL ? waiter_of(rt, w) : NULL;
@@ -439,7 +448,11 @@ int corun_wait(lua_State *L, corun_Waker w) {
                       "call (corun_wait_prepare, then return corun_wait)");
   x->waiting = 1;
   x->task->wake = CORUN_WAKE_NONE;  /* until corun_wake or a cancel */
-  return corun__sched_wait(L, (lua_KContext)lua_gettop(L), k_native);
+  return corun__sched_wait(L, ctx, k);
+}
+
+int corun_wait(lua_State *L, corun_Waker w) {
+  return corun__wait_k(L, w, (lua_KContext)lua_gettop(L), k_native);
 }
 
 /* Move the 'n' values on top of L into the waiting thread and wake it. */

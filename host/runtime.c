@@ -12,6 +12,7 @@
 #include "runtime.h"
 #include "sched.h"
 #include "timer.h"
+#include "io.h"
 
 static const char state_key = 0;  /* registry key of the corun_State */
 
@@ -71,6 +72,7 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, uv_loop_t *loop,
   corun__link_init(&rt->unobserved);
   corun__link_init(&rt->orphans);
   corun__link_init(&rt->cdone);
+  corun__link_init(&rt->io);
   rt->cspawn_ref = LUA_NOREF;
   rt->next_id = 1;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
@@ -190,6 +192,7 @@ corun_Runtime *corun__runtime_open(lua_State *L, uv_loop_t *loop, int flags,
 /* Close the state's runtime 'rt' (its tasks have ended). */
 void corun__runtime_close(lua_State *L, corun_Runtime *rt) {
   corun__embed_deliver(L, rt);  /* tasks spawned from C, cancelled */
+  corun__io_close_all(rt);      /* what no task owned any more */
   corun__task_report_unobserved(rt);
   rt->state->rt = NULL;
   close_runtime(L, rt);

@@ -64,6 +64,7 @@ struct corun_Runtime {
   int handles;            /* libuv handles not yet closed */
   corun_Link ready;       /* ready queue: tasks to resume, FIFO */
   corun_Link unobserved;  /* done tasks with an unobserved panic */
+  corun_Link io;          /* open I/O objects (io.h: corun_Io.all) */
   corun_Link orphans;     /* done JoinSet members whose set was collected:
                              their anchors go at the next pass (a finalizer
                              must not touch A) */
@@ -117,6 +118,9 @@ void corun__runtime_close(lua_State *L, corun_Runtime *rt);
 void corun__embed_abandon(corun_Task *t);
 void corun__embed_task_done(corun_Task *t);
 void corun__embed_deliver(lua_State *L, corun_Runtime *rt);
+int corun__wait_k(lua_State *L, uint64_t waker, lua_KContext ctx,
+                  lua_KFunction k);
+corun_Task *corun__waker_task(corun_Runtime *rt, uint64_t waker);
 void corun__runtime_fatal(corun_Runtime *rt);
 int corun__runtime_anchor(lua_State *L, corun_Runtime *rt);
 void corun__runtime_unanchor(corun_Runtime *rt, int slot);

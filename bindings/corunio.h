@@ -1,0 +1,63 @@
+/*
+** corunio.h - what the I/O bindings share (io.c): failures in API.md's
+** shape, the userdata that boxes an I/O object, waits on libuv callbacks.
+*/
+#ifndef CORUNIO_H
+#define CORUNIO_H
+
+#include <uv.h>
+#include "../host/corun.h"
+#include "../host/io.h"
+#include "corunL.h"
+
+/* Push nil and "UV_NAME: what libuv says (detail)"; returns 2.  'fmt'
+   (may be NULL) formats the detail, as lua_pushfstring. */
+int corunL_io_fail(lua_State *L, int uverr, const char *fmt, ...);
+
+/* Push a new userdata of class 'tname' that boxes 'io'. */
+void corunL_io_push(lua_State *L, corun_Io *io, const char *tname);
+
+/* Method self: the open I/O object at index 1, of class 'tname', which
+   the running task may use; raises otherwise ('what': "connection"...). */
+corun_Io *corunL_io_check(lua_State *L, const char *fname, const char *tname,
+                          const char *what);
+
+/* The object at index 1 if open, else NULL (no ownership check). */
+corun_Io *corunL_io_peek(lua_State *L, const char *fname, const char *tname);
+
+/* __gc and __close of every I/O class: close the object (__close only if
+   the running task may use it: one that moved away is not closed). */
+int corunL_io_gc(lua_State *L);
+int corunL_io_closevar(lua_State *L);
+
+/* The crossing of every I/O class: it moves to the receiving task. */
+extern const corun_Class corunL_io_class;
+
+/* Register an I/O class (methods get the state and the metatable as
+   upvalues, see corunL_newclass); __gc, __close and the crossing are
+   added.  Leaves nothing on the stack. */
+void corunL_io_newclass(lua_State *L, const char *tname,
+                        const luaL_Reg *methods, const luaL_Reg *meta);
+
+/* Prepare the running task to wait for a libuv callback; raises if it
+   cannot (not a task, or where it cannot yield). */
+corun_Waker corunL_io_prepare(lua_State *L, const char *fname,
+                              corun_CancelFn cancel, void *ud);
+
+/* From a libuv callback: wake the task waiting in 'w' with the values
+   'push' pushes (returning how many), in protected mode on the runtime's
+   scheduler thread; a memory error wakes it with that error instead. */
+typedef int (*corunL_Push)(lua_State *L, void *ud);
+void corunL_io_wake(corun_Runtime *rt, corun_Waker w, corunL_Push push,
+                    void *ud);
+
+/* Split "host:port"-less arguments: the port at 'arg' (0..65535). */
+int corunL_checkport(lua_State *L, const char *fname, int arg);
+
+/* "1.2.3.4" or "::1" and a port from a socket address. */
+void corunL_push_addr(lua_State *L, const struct sockaddr *sa);
+
+void corunL_open_stream(lua_State *L);
+void corunL_open_net(lua_State *L);
+
+#endif

@@ -1,0 +1,164 @@
+/*
+** io.c - helpers every I/O binding shares (corunio.h).
+*/
+#include <stdarg.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "corunio.h"
+
+int corunL_io_fail(lua_State *L, int uverr, const char *fmt, ...) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: %s", uv_err_name(uverr), uv_strerror(uverr));
+  if (fmt != NULL) {
+    va_list ap;
+    lua_pushliteral(L, " (");
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    lua_pushliteral(L, ")");
+    lua_concat(L, 4);
+  }
+  return 2;
+}
+
+void corunL_io_push(lua_State *L, corun_Io *io, const char *tname) {
+  corun_Io **box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = io;
+  io->box = box;
+  luaL_setmetatable(L, tname);
+}
+
+corun_Io *corunL_io_peek(lua_State *L, const char *fname, const char *tname) {
+  corun_Io **box = corunL_checkself(L, fname, tname);
+  return *box;
+}
+
+corun_Io *corunL_io_check(lua_State *L, const char *fname, const char *tname,
+                          const char *what) {
+  corun_Io *io = corunL_io_peek(L, fname, tname);
+  corun_Runtime *rt = corunL_state(L)->rt;
+  lua_Integer me;
+  if (io == NULL)
+    corunL_error(L, fname, "the %s is closed", what);
+  if (rt == NULL || rt->current == NULL)
+    corunL_error(L, fname, "must be called from a task (inside corun.run)");
+  me = corun__task_root(rt->current)->id;
+  if (io->owner != 0 && io->owner != me)
+    corunL_error(L, "corun", "%s belongs to task %I (moved there, or "
+                 "opened by it)", what, (LUAI_UACINT)io->owner);
+  return io;
+}
+
+int corunL_io_gc(lua_State *L) {
+  corun_Io **box = lua_touserdata(L, 1);
+  if (*box != NULL) {
+    (*box)->box = NULL;
+    corun__io_close(*box, 0);
+  }
+  return 0;
+}
+
+int corunL_io_closevar(lua_State *L) {
+  corun_Io **box = lua_touserdata(L, 1);
+  corun_Runtime *rt = corunL_state(L)->rt;
+  if (*box == NULL)
+    return 0;
+  if ((*box)->owner != 0 && (rt == NULL || rt->current == NULL ||
+      corun__task_root(rt->current)->id != (*box)->owner))
+    return 0;  /* moved to another task, which owns it now */
+  corun__io_close(*box, 0);
+  return 0;
+}
+
+static void io_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
+  corun_Io **box = lua_touserdata(L, idx);
+  if (*box == NULL)
+    return;
+  if (t != NULL)
+    corun__task_own(t, &(*box)->res);
+  else
+    corun__link_remove(&(*box)->res.link);  /* out of every task */
+  (*box)->owner = id;
+}
+
+const corun_Class corunL_io_class = {1, io_take};
+
+void corunL_io_newclass(lua_State *L, const char *tname,
+                        const luaL_Reg *methods, const luaL_Reg *meta) {
+  corunL_newclass(L, tname, methods, meta);
+  corunL_setcrossing(L, &corunL_io_class);
+  lua_pushvalue(L, -2);  /* the corun_State, below the metatable */
+  lua_pushcclosure(L, corunL_io_gc, 1);
+  lua_setfield(L, -2, "__gc");
+  lua_pushvalue(L, -2);
+  lua_pushcclosure(L, corunL_io_closevar, 1);
+  lua_setfield(L, -2, "__close");
+  lua_pop(L, 1);
+}
+
+corun_Waker corunL_io_prepare(lua_State *L, const char *fname,
+                              corun_CancelFn cancel, void *ud) {
+  corun_Waker w;
+  corunL_waiter(L, fname);
+  if ((w = corun_wait_prepare(L, cancel, ud)) == 0)
+    corunL_error(L, fname, "%s", corun_errmsg(L));
+  return w;
+}
+
+typedef struct WakeArgs {
+  corunL_Push push;
+  void *ud;
+  corun_Waker w;
+} WakeArgs;
+
+static int wake_protected(lua_State *L) {
+  WakeArgs *a = lua_touserdata(L, 1);
+  int n;
+  lua_pop(L, 1);
+  n = a->push(L, a->ud);
+  if (corun_wake(L, a->w, n) != CORUN_OK)
+    lua_settop(L, 0);  /* over already: the values are dropped */
+  return 0;
+}
+
+void corunL_io_wake(corun_Runtime *rt, corun_Waker w, corunL_Push push,
+                    void *ud) {
+  lua_State *S = rt->S;
+  WakeArgs a;
+  a.push = push;
+  a.ud = ud;
+  a.w = w;
+  lua_pushcfunction(S, wake_protected);
+  lua_pushlightuserdata(S, &a);
+  if (lua_pcall(S, 1, 0, 0) != LUA_OK)  /* out of memory: raise that */
+    corun_wake_error(S, w);
+  lua_settop(S, 0);
+}
+
+int corunL_checkport(lua_State *L, const char *fname, int arg) {
+  lua_Integer port;
+  if (!lua_isinteger(L, arg))
+    corunL_typeerror(L, fname, arg, "integer port");
+  port = lua_tointeger(L, arg);
+  if (port < 0 || port > 65535)
+    corunL_error(L, fname, "bad argument #%d (port must be 0..65535, got "
+                 "%I)", arg, (LUAI_UACINT)port);
+  return (int)port;
+}
+
+void corunL_push_addr(lua_State *L, const struct sockaddr *sa) {
+  char name[64] = "?";
+  int port = 0;
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+    uv_ip6_name(a, name, sizeof name);
+    port = ntohs(a->sin6_port);
+  }
+  else if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+    uv_ip4_name(a, name, sizeof name);
+    port = ntohs(a->sin_port);
+  }
+  lua_pushstring(L, name);
+  lua_pushinteger(L, port);
+}

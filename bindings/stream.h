@@ -1,0 +1,23 @@
+/*
+** stream.h - corun.Stream (stream.c) for the bindings that make streams:
+** TCP connections (net.c) and pipes to child processes.
+*/
+#ifndef CORUN_STREAM_H
+#define CORUN_STREAM_H
+
+#include "corunio.h"
+
+#define CORUN_STREAM "corun.Stream"
+
+typedef struct corun_Stream corun_Stream;
+
+/* A stream around a new TCP (pipe = 0) or pipe handle on rt's loop, not
+   yet a Lua object; NULL with '*err' set if libuv refuses. */
+corun_Stream *corunL_stream_alloc(corun_Runtime *rt, int pipe, int *err);
+uv_stream_t *corunL_stream_handle(corun_Stream *s);
+/* Close and free a stream that never became a Lua object. */
+void corunL_stream_discard(corun_Stream *s);
+/* Make it a Lua object owned by task 'owner' and push it. */
+void corunL_stream_push(lua_State *L, corun_Stream *s, corun_Task *owner);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+** io.c - the life of I/O objects (see io.h): owned by a task, listed in
+** the runtime, closed by whichever comes first of an explicit close, the
+** owner's end, the userdata's collection and the runtime's close.
+*/
+#include "io.h"
+
+static void release(lua_State *L, corun_Resource *r) {
+  (void)L;
+  corun__io_close(corun__container_of(r, corun_Io, res), 0);
+}
+
+/* 'io' is open: owned by the task 'owner' (its root), listed in 'rt'. */
+void corun__io_open(corun_Runtime *rt, corun_Io *io, corun_Task *owner,
+                    void (*close)(corun_Io *io, int force)) {
+  corun__link_init(&io->res.link);
+  io->res.release = release;
+  corun__link_init(&io->all);
+  corun__link_append(&rt->io, &io->all);
+  io->box = NULL;
+  io->closing = 0;
+  io->close = close;
+  owner = corun__task_root(owner);
+  io->owner = owner->id;
+  corun__task_own(owner, &io->res);
+}
+
+/* Start closing 'io' (again, with 'force', if it closes gracefully):
+   Lua sees it closed at once. */
+void corun__io_close(corun_Io *io, int force) {
+  int level = force ? 2 : 1;
+  if (io->closing >= level)
+    return;
+  io->closing = level;
+  corun__link_remove(&io->res.link);
+  if (io->box != NULL)
+    *io->box = NULL;
+  io->box = NULL;
+  io->close(io, force);
+}
+
+/* 'io' has handed its last handle to libuv to close: the runtime need not
+   close it any more. */
+void corun__io_done(corun_Io *io) {
+  corun__link_remove(&io->all);
+}
+
+/* The runtime closes: close every object still open, or still closing. */
+void corun__io_close_all(corun_Runtime *rt) {
+  corun_Link *l;
+  while ((l = corun__link_first(&rt->io)) != NULL) {
+    corun_Io *io = corun__container_of(l, corun_Io, all);
+    corun__io_close(io, 1);
+    corun__link_remove(&io->all);  /* it must not stay: it would loop */
+  }
+}
