@@ -68,8 +68,8 @@ int luaopen_corun_core(lua_State *L);
    part, built into libcorun) in L's package.preload. */
 void corun_preload(lua_State *L);
 
-/* The message of the last failed call of this API on L's state ("" if
-   none).  Valid until the next call. */
+/* The message of the last failed call of this API on L's state (corun_run
+   reports on the stack instead).  Valid until the next call. */
 const char *corun_errmsg(lua_State *L);
 
 /*
@@ -79,6 +79,7 @@ const char *corun_errmsg(lua_State *L);
 ** popped.  CORUN_OK: '*nresults' results are pushed; CORUN_ERROR: the
 ** error value and a traceback string; CORUN_INTERRUPTED: nothing;
 ** CORUN_EBUSY: a message (a runtime is already open on this state).
+** 'nresults' may be NULL.
 */
 int corun_run(lua_State *L, int nargs, int flags, int *nresults);
 
@@ -107,7 +108,8 @@ int corun_open(lua_State *L, uv_loop_t *loop);
 ** application's loop, the handles finish closing (and corun's memory is
 ** freed) the next time the application runs the loop, so run it once
 ** (UV_RUN_NOWAIT is enough) before uv_loop_close.  CORUN_EINVAL if no
-** runtime is open, CORUN_EBUSY from inside a task or a step.
+** runtime is open; CORUN_EBUSY from inside a task, a step or a done
+** callback, and for the runtime of corun_run (which closes it itself).
 */
 int corun_close(lua_State *L);
 
@@ -131,7 +133,8 @@ int corun_step(lua_State *L, int mode);
 **   CORUN_ERROR      the error value and a traceback string (2);
 **   CORUN_CANCELLED  a message (1).
 ** It runs inside the loop (after a scheduler pass, or in corun_close) and
-** must not raise; it may spawn.  Values are popped after it returns.
+** must not raise; it may spawn (not during corun_close: CORUN_EBUSY).
+** Values are popped after it returns.
 */
 typedef void (*corun_DoneFn)(lua_State *L, lua_Integer id, int status,
                              int nvalues, void *ud);
@@ -176,8 +179,11 @@ typedef void (*corun_CancelFn)(corun_Waker w, void *ud);
 ** In a lua_CFunction called by a task: prepare to suspend the task.  Start
 ** the work that will wake it, then end the function with
 **     return corun_wait(L, w);
-** Returns 0 if the caller is not a task, or cannot yield (a metamethod):
-** corun_errmsg says which (raise it: return luaL_error(...)).
+** Returns 0 if the caller is not a task, or cannot yield (a metamethod),
+** or memory runs out: corun_errmsg says which (raise it: return
+** luaL_error(...)).  A task has one native wait at a time: a wait it
+** prepared and never waited in (its function raised in between) is
+** abandoned when it prepares the next one or ends (cancel is called).
 */
 corun_Waker corun_wait_prepare(lua_State *L, corun_CancelFn cancel,
                                void *ud);
@@ -190,9 +196,11 @@ int corun_wait(lua_State *L, corun_Waker w);
 
 /*
 ** From any callback, later: resume the task waiting in 'w' with the
-** 'nvalues' values on top of L (always popped), at the next scheduler
-** pass.  CORUN_ESTALE if the wait is over (woken already, or cancelled:
-** the late completion is dropped), CORUN_EINVAL if no runtime is open.
+** 'nvalues' values on top of L (popped, whatever the result, unless L
+** holds fewer than 'nvalues': CORUN_EINVAL), at the next scheduler pass.
+** CORUN_ESTALE if the wait is over (woken already, or cancelled: the late
+** completion is dropped); CORUN_EINVAL if no runtime is open, or the task
+** has not started waiting yet.  L must be a thread of the runtime's state.
 */
 int corun_wake(lua_State *L, corun_Waker w, int nvalues);
 

@@ -77,7 +77,8 @@ static int busy(lua_State *L, corun_Runtime *rt, const char *fname) {
 
 const char *corun_errmsg(lua_State *L) {
   corun_State *st = corun__state_peek(L);
-  return st != NULL ? st->errmsg : "";
+  return st != NULL ? st->errmsg
+                    : "no runtime was ever opened on this Lua state";
 }
 
 /* ---------------------------------------------------------- runtime */
@@ -127,6 +128,7 @@ int corun_open(lua_State *L, uv_loop_t *loop) {
 
 static int close_protected(lua_State *L) {
   corun_Runtime *rt = lua_touserdata(L, 1);
+  rt->stepping = 1;  /* done callbacks may not step or close it */
   corun__runtime_cancel_all(L, rt);
   corun__embed_deliver(L, rt);
   corun__runtime_close(L, rt);
@@ -386,11 +388,8 @@ corun_Waker corun_wait_prepare(lua_State *L, corun_CancelFn cancel,
          "(inside a metamethod, iterator or C function that cannot yield)");
     return 0;
   }
-  if (rt->current->flags & CORUN_TASK_NATIVE) {
-    fail(L, CORUN_EBUSY, "corun_wait_prepare: this task already has a "
-         "native wait prepared");
-    return 0;
-  }
+  if (rt->current->flags & CORUN_TASK_NATIVE)  /* prepared, never used: */
+    corun__embed_abandon(rt->current);           /* its function raised */
   if (rt->free_waiter == 0) {
     if (rt->nwaiters == rt->capwaiters) {
       uint32_t cap = rt->capwaiters ? rt->capwaiters * 2 : 16;
@@ -403,7 +402,8 @@ corun_Waker corun_wait_prepare(lua_State *L, corun_CancelFn cancel,
       rt->capwaiters = cap;
     }
     x = &rt->waiters[rt->nwaiters++];
-    x->gen = st->opened << 20;  /* another runtime's wakers never match */
+    /* wakers of another runtime, or of another state, should not match */
+    x->gen = (uint32_t)((uintptr_t)st >> 4) ^ (st->opened << 24);
   }
   else {
     x = &rt->waiters[rt->free_waiter - 1];
@@ -416,8 +416,7 @@ corun_Waker corun_wait_prepare(lua_State *L, corun_CancelFn cancel,
   x->waiting = 0;
   x->next_free = 0;
   x->task->flags |= CORUN_TASK_NATIVE;
-  x->task->waker = waker_of(rt, x);
-  return x->task->waker;
+  return waker_of(rt, x);
 }
 
 /* The task waiting (or about to wait) in 'w', or NULL if it is over. */
@@ -501,20 +500,27 @@ int corun_wake_error(lua_State *L, corun_Waker w) {
   return wake(L, w, 1, 1, "corun_wake_error");
 }
 
-/* Task 't' is cancelled, or ends, with a native wait: the host is told. */
+/* Task 't' is cancelled, or ends, or prepares again, with a native wait:
+   the host is told.  The slot is found by a scan: the task record has no
+   room for it (its wait union is reused by later waits when a native
+   function raised after preparing), and few waits are native at once. */
 void corun__embed_abandon(corun_Task *t) {
   corun_Runtime *rt = t->rt;
-  corun_Waiter *x = waiter_of(rt, t->waker);
+  corun_Waiter *x = NULL;
   corun_CancelFn cancel;
   corun_Waker w;
+  uint32_t i;
   void *ud;
+  for (i = 0; i < rt->nwaiters && x == NULL; i++)
+    if (rt->waiters[i].task == t)
+      x = &rt->waiters[i];
   if (x == NULL) {
     t->flags &= (unsigned short)~CORUN_TASK_NATIVE;
     return;
   }
   cancel = x->cancel;
   ud = x->ud;
-  w = t->waker;
+  w = waker_of(rt, x);
   release(rt, x);
   if (cancel != NULL)
     cancel(w, ud);

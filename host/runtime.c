@@ -325,8 +325,10 @@ int corun_run(lua_State *L, int nargs, int flags, int *nresults) {
   int fn = lua_gettop(L) - nargs;
   corun_State *st = corun__state(L);
   corun_Runtime *rt;
-  int status, rc;
+  int status, rc, ignored;
   lua_pop(L, 1);
+  if (nresults == NULL)
+    nresults = &ignored;
   *nresults = 0;
   if (st->rt != NULL) {
     lua_settop(L, fn - 1);

@@ -77,8 +77,8 @@ typedef enum {
 #define CORUN_TASK_GRANTED  0x80  /* woken with what it waited for (a sync
                                      object handed it over) */
 #define CORUN_TASK_INSYNC   0x100 /* waits on a sync object ('sync') */
-#define CORUN_TASK_NATIVE   0x200 /* has a native wait prepared or waits in
-                                     it ('waker', see corun_wait_prepare) */
+#define CORUN_TASK_NATIVE   0x200 /* has a native wait prepared, or waits in
+                                     it (a slot of rt->waiters names it) */
 #define CORUN_TASK_CSPAWN   0x400 /* spawned from C (corun_spawn): its end
                                      is told to the host */
 
@@ -122,7 +122,6 @@ struct corun_Task {
     uint64_t deadline;    /* timer deadline, uv_hrtime() nanoseconds;
                              once a branch is done: its completion order */
     corun_Sync *sync;     /* borrows: the sync object it waits on */
-    uint64_t waker;       /* CORUN_TASK_NATIVE: its native wait */
   };
   uint32_t seq;           /* timer order among equal deadlines (wraps) */
   uint32_t heap_index;    /* slot in the timer heap, or CORUN_NO_TIMER */

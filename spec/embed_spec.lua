@@ -131,10 +131,10 @@ describe("corun's C API", function()
      function()
     local got = scenario("errors")
     for _, line in ipairs {
-      "close without runtime: 4 ",
-      "step without runtime: 4 ",
-      "wake without runtime: 4 ",
-      "abort without runtime: 4 ",
+      "close without runtime: 4 no runtime was ever opened on this Lua state",
+      "step without runtime: 4 no runtime was ever opened on this Lua state",
+      "wake without runtime: 4 no runtime was ever opened on this Lua state",
+      "abort without runtime: 4 no runtime was ever opened on this Lua state",
       "pending without runtime: 0",
       "open: 0 ",
       "open again: 3 corun_open: a runtime is already open on this Lua state",
@@ -145,7 +145,7 @@ describe("corun's C API", function()
       "step bad mode: 4 corun_step: unknown mode 9",
       "close: 0 ",
       "loop close: 0",
-      "close twice (fresh state): 4 ",
+      "close twice (fresh state): 4 no runtime was ever opened on this Lua state",
     } do
       assert.is_true(has(got, line), line .. "\nin:\n" .. table.concat(got, "\n"))
     end
@@ -182,10 +182,12 @@ describe("corun's C API", function()
 
   it("suspends a task in a native function until a callback wakes it, " ..
      "with values or an error; cancels it with a timeout; drops a late " ..
-     "or second wake", function()
+     "or second wake; tells the host of a wait prepared and never used",
+     function()
     assert.same({
       "open: 0 ",
-      "second prepare: corun_wait_prepare: this task already has a native wait prepared",
+      "abandoned: first",
+      "wake the replaced waker: 5 corun_wake: the wait is over (woken already, or its task was cancelled)",
       "wake before wait: 4 corun_wake: the task is not waiting yet (wake it from a later callback, after corun_wait)",
       "second wake: 5 corun_wake: the wait is over (woken already, or its task was cancelled)",
       "native:\tanswer\t42",
@@ -197,9 +199,13 @@ describe("corun's C API", function()
       "timeout:\tfalse\tdeadline has elapsed",
       "cancel callback (mode 2)",
       "late:\tfalse\tdeadline has elapsed",
+      "raised:\tfalse\traised after preparing",
+      "abandoned: raised",
+      "after:\tfalse\traised after preparing",
       "late wake: 5 corun_wake: the wait is over (woken already, or its task was cancelled)",
       "close inside a task: 3 corun_close: not allowed from inside a task, a scheduler step or a done callback",
       "step inside a task: 3 corun_step: not allowed from inside a task, a scheduler step or a done callback",
+      "abandoned: raised",
       "done native: status 0, 1 values, first end",
       "close: 0 ", "loop close: 0",
     }, scenario("native"))
@@ -218,10 +224,14 @@ describe("corun's C API", function()
   it("cancels every task at close (cancel callbacks, <close> handlers, " ..
      "done callbacks) and leaves the loop and the state usable", function()
     assert.same({
-      "open: 0 ", "pending 2",
+      "open: 0 ", "pending 3",
       "cancel callback (mode 0)", "close handler ran",
       "done waiter: status 6, 1 values, first task 1 was cancelled",
       "done sleeper: status 6, 1 values, first task 2 was cancelled",
+      "done with status 6",
+      "close from a done callback: 3 corun_close: not allowed from inside a task, a scheduler step or a done callback",
+      "step from a done callback: 3 corun_step: not allowed from inside a task, a scheduler step or a done callback",
+      "spawn from a done callback: 3 corun_spawn: the runtime is shutting down",
       "close: 0 ",
       "the loop still runs after close",
       "the state still works",

@@ -107,18 +107,23 @@ static int l_wait(lua_State *L) {
   return corun_wait(L, r->waker);
 }
 
-/* native(ms): as wait(ms), and checks that a second prepare by the same
-   task, and a wake before the task waits, are refused. */
+static void say_abandoned(corun_Waker w, void *ud) {
+  (void)w;
+  printf("abandoned: %s\n", (const char *)ud);
+}
+
+/* native(ms): as wait(ms), and checks that a second prepare replaces the
+   first (abandoned: its cancel callback runs, its waker is stale) and
+   that a wake before the task waits is refused. */
 static int l_native(lua_State *L) {
   lua_Integer ms = luaL_checkinteger(L, 1);
   Req *r;
-  corun_Waker w = corun_wait_prepare(L, NULL, NULL);
-  if (w == 0)
+  corun_Waker first = corun_wait_prepare(L, say_abandoned, "first"), w;
+  if (first == 0)
     return luaL_error(L, "native: %s", corun_errmsg(L));
-  if (corun_wait_prepare(L, NULL, NULL) != 0)
-    printf("a second prepare was accepted\n");
-  else
-    printf("second prepare: %s\n", corun_errmsg(L));
+  w = corun_wait_prepare(L, NULL, NULL);
+  lua_pushinteger(app, 0);
+  say(app, "wake the replaced waker", corun_wake(app, first, 1));
   lua_pushinteger(app, 0);
   say(app, "wake before wait", corun_wake(app, w, 1));
   r = calloc(1, sizeof *r);
@@ -127,6 +132,14 @@ static int l_native(lua_State *L) {
   r->timer.data = r;
   uv_timer_start(&r->timer, req_fire, (uint64_t)ms, 0);
   return corun_wait(L, w);
+}
+
+/* prepare_and_raise(): prepares a wait, then raises (the wait is never
+   used: its cancel callback runs when the task ends or prepares again). */
+static int l_prepare_and_raise(lua_State *L) {
+  if (corun_wait_prepare(L, say_abandoned, "raised") == 0)
+    return luaL_error(L, "prepare_and_raise: %s", corun_errmsg(L));
+  return luaL_error(L, "raised after preparing");
 }
 
 /* try_close(): corun_close from inside a task. */
@@ -140,6 +153,7 @@ static void register_natives(lua_State *L) {
   lua_register(L, "native", l_native);
   lua_register(L, "wait", l_wait);
   lua_register(L, "try_close", l_try_close);
+  lua_register(L, "prepare_and_raise", l_prepare_and_raise);
 }
 
 static void run_loop(void) { uv_run(&loop, UV_RUN_DEFAULT); }
@@ -232,6 +246,9 @@ static void native(void) {
     "print('raise:', pcall(wait, 10, 1))\n"
     "print('timeout:', corun.timeout(0.03, wait, 5000))\n"
     "print('late:', corun.timeout(0.03, wait, 80, 2))\n"
+    "print('raised:', pcall(prepare_and_raise))\n"
+    "corun.sleep(0.01)  -- a wait of another kind meanwhile\n"
+    "print('after:', pcall(prepare_and_raise))\n"
     "corun.sleep(0.1)  -- the late wake happens meanwhile\n"
     "try_close()\n"
     "return 'end'";
@@ -268,6 +285,19 @@ static void on_after(uv_timer_t *t) {
   uv_close((uv_handle_t *)t, NULL);
 }
 
+/* A done callback that tries to step and close the runtime (refused:
+   it runs inside corun_close). */
+static void done_reenters(lua_State *L, lua_Integer id, int status, int n,
+                          void *ud) {
+  lua_State *S = ud;
+  (void)L; (void)id; (void)n;
+  printf("done with status %d\n", status);
+  say(S, "close from a done callback", corun_close(S));
+  say(S, "step from a done callback", corun_step(S, CORUN_STEP_READY));
+  lua_pushcfunction(S, luaopen_base);
+  say(S, "spawn from a done callback", corun_spawn(S, 0, NULL, NULL, NULL));
+}
+
 static void close_cancels(void) {
   lua_State *L = app = new_state();
   const char *waiter =
@@ -285,6 +315,8 @@ static void close_cancels(void) {
                     NULL);
   corun_spawn_chunk(L, sleeper, strlen(sleeper), "=s", print_done,
                     "sleeper", NULL);
+  corun_spawn_chunk(L, sleeper, strlen(sleeper), "=s2", done_reenters, L,
+                    NULL);
   corun_step(L, CORUN_STEP_READY);
   printf("pending %zu\n", corun_pending(L));
   say(L, "close", corun_close(L));

@@ -1,0 +1,404 @@
+-- corun.net (TCP) and corun.dns, against real peers on loopback that the
+-- specs start themselves.
+local corun = require "corun"
+
+-- A server on a free loopback port; returns it and its port.
+local function listen()
+  local server = assert(corun.net.listen("127.0.0.1", 0))
+  local _, port = server:address()
+  return server, port
+end
+
+-- An echo server task: each connection, moved into its own task, gets
+-- back what it sends until it shuts down its side.
+local function echo_server(server, max)
+  return corun.spawn(function(server, max)
+    local conns = corun.JoinSet()
+    for _ = 1, max do
+      local conn = assert(server:accept())
+      conns:spawn(function(conn)
+        while true do
+          local data, err = conn:read()
+          if not data then return err end
+          assert(conn:write(data))
+        end
+      end, conn)
+    end
+    local errors = 0
+    while true do
+      local ok, err = conns:join_next()
+      if ok == nil then break end
+      if err then errors = errors + 1 end
+    end
+    return errors
+  end, server, max)
+end
+
+-- Read everything until the end of the stream.
+local function read_all(conn)
+  local parts = {}
+  while true do
+    local data, err = conn:read()
+    if not data then return table.concat(parts), err end
+    parts[#parts + 1] = data
+  end
+end
+
+describe("corun.net.listen", function()
+  it("listens on a free port with port 0 and says where", function()
+    local host, port = run(function()
+      local server = listen()
+      local h, p = server:address()
+      server:close()
+      return h, p
+    end)
+    assert.equal("127.0.0.1", host)
+    assert.is_true(port > 0 and port < 65536)
+  end)
+
+  it("fails with EADDRINUSE for a port that is taken", function()
+    local err = run(function()
+      local server, port = listen()
+      local s2, e = corun.net.listen("127.0.0.1", port)
+      assert.is_nil(s2)
+      server:close()
+      return e
+    end)
+    assert.truthy(err:find("^EADDRINUSE: address already in use %(127%.0%.0%.1:%d+%)$"), err)
+  end)
+
+  it("resolves a host name first", function()
+    local host = run(function()
+      local server = assert(corun.net.listen("localhost", 0))
+      local h = server:address()
+      server:close()
+      return h
+    end)
+    assert.truthy(host == "127.0.0.1" or host == "::1", host)
+  end)
+
+  it("raises for a bad port or backlog", function()
+    run(function()
+      assert.has_error(function() corun.net.listen("127.0.0.1", 70000) end,
+        "corun.net.listen: bad argument #2 (port must be 0..65535, got 70000)")
+      assert.has_error(function() corun.net.listen("127.0.0.1", 0, 0) end,
+        "corun.net.listen: bad argument #3 (backlog must be 1..65535, got 0)")
+    end)
+  end)
+end)
+
+describe("corun.net.connect", function()
+  it("echoes every byte for 1 000 concurrent clients", function()
+    local n = 1000
+    local bad, errors = run(function()
+      local server, port = listen()
+      local srv = echo_server(server, n)
+      local clients = corun.JoinSet()
+      for i = 1, n do
+        clients:spawn(function(i, port)
+          local conn = assert(corun.net.connect("127.0.0.1", port))
+          local payload = string.rep(string.char(i % 256), 100 + (i * 37) % 4000)
+            .. "#" .. i
+          assert(conn:write(payload))
+          assert(conn:shutdown())
+          local back = read_all(conn)
+          conn:close()
+          return back == payload
+        end, i, port)
+      end
+      local bad = 0
+      while true do
+        local ok, same = clients:join_next()
+        if ok == nil then break end
+        if not (ok and same) then bad = bad + 1 end
+      end
+      local _, errors = srv:await()
+      server:close()
+      return bad, errors
+    end)
+    assert.equal(0, bad)
+    assert.equal(0, errors)
+  end)
+
+  it("says ECONNREFUSED with the address when nobody listens", function()
+    local conn, err = run(function()
+      local server, port = listen()
+      server:close()
+      corun.sleep(0.01)
+      return corun.net.connect("127.0.0.1", port)
+    end)
+    assert.is_nil(conn)
+    assert.truthy(err:find("^ECONNREFUSED: connection refused %(127%.0%.0%.1:%d+%)$"), err)
+  end)
+
+  it("says when a host name does not resolve", function()
+    local conn, err = run(function()
+      return corun.net.connect("no-such-host.invalid", 80)
+    end)
+    assert.is_nil(conn)
+    assert.truthy(err:find("^EAI_NONAME: .*%(no%-such%-host%.invalid:80%)$"), err)
+  end)
+
+  it("raises for a bad port", function()
+    run(function()
+      assert.has_error(function() corun.net.connect("127.0.0.1", "x") end,
+        "corun.net.connect: bad argument #2 (integer port expected, got string)")
+    end)
+  end)
+
+  it("is cancelled by a timeout while it resolves or connects", function()
+    local ok, err = run(function()
+      return corun.timeout(0, corun.net.connect, "localhost", 1)
+    end)
+    assert.is_false(ok)
+    assert.equal("deadline has elapsed", err)
+  end)
+end)
+
+describe("connection", function()
+  it("reads lines without their ends, the last one without an end too",
+     function()
+    local lines = run(function()
+      local server, port = listen()
+      corun.spawn(function(server)
+        local conn = assert(server:accept())
+        conn:write("one\r\ntwo\n\nthree")
+        conn:close()
+      end, server)
+      local conn = assert(corun.net.connect("127.0.0.1", port))
+      local got = {}
+      for _ = 1, 5 do got[#got + 1] = tostring(conn:read_line()) end
+      conn:close()
+      server:close()
+      return got
+    end)
+    assert.same({ "one", "two", "", "three", "nil" }, lines)
+  end)
+
+  it("returns at most n bytes from read(n), at least one", function()
+    local parts = run(function()
+      local server, port = listen()
+      corun.spawn(function(server)
+        local conn = assert(server:accept())
+        conn:write("abcdefgh")
+        conn:close()
+      end, server)
+      local conn = assert(corun.net.connect("127.0.0.1", port))
+      corun.sleep(0.02)
+      local got = { conn:read(3), conn:read(3), conn:read(3), conn:read(3) }
+      server:close()
+      return got
+    end)
+    assert.same({ "abc", "def", "gh" }, parts)
+  end)
+
+  it("delivers everything a write took, also when it is closed right after",
+     function()
+    local size = 4 * 1024 * 1024
+    local got = run(function()
+      local server, port = listen()
+      local reader = corun.spawn(function(server)
+        local conn = assert(server:accept())
+        corun.sleep(0.1)               -- let the writer fill every buffer
+        local data = read_all(conn)
+        return #data, data:sub(1, 5), data:sub(-5)
+      end, server)
+      local conn = assert(corun.net.connect("127.0.0.1", port))
+      local chunk = string.rep("x", 64 * 1024)
+      local sent = 0
+      assert(conn:write("start"))
+      sent = 5
+      while sent < size - 3 do
+        assert(conn:write(chunk))
+        sent = sent + #chunk
+      end
+      assert(conn:write("end"))
+      conn:close()                     -- at once: the writes still go out
+      local _, n, head, tail = reader:await()
+      server:close()
+      return { n, head, tail, sent + 3 }
+    end)
+    assert.equal(got[4], got[1])
+    assert.equal("start", got[2])
+    assert.equal("x" .. "xend", got[3])
+  end)
+
+  it("gets ECONNRESET when the peer resets the connection", function()
+    local data, err = run(function()
+      local server, port = listen()
+      corun.spawn(function(server)
+        local conn = assert(server:accept())
+        corun.sleep(0.05)              -- unread data at close: a reset
+        conn:close()
+      end, server)
+      local conn = assert(corun.net.connect("127.0.0.1", port))
+      assert(conn:write(string.rep("y", 1000)))
+      corun.sleep(0.1)
+      local d, e = conn:read()
+      if d ~= nil then return d, e end
+      server:close()
+      return d, e
+    end)
+    assert.is_nil(data)
+    assert.truthy(err:find("^ECONNRESET: connection reset by peer"), err)
+  end)
+
+  it("times out reading from a peer that never answers, and stays usable",
+     function()
+    local ok, err, after = run(function()
+      local server, port = listen()
+      local peer = corun.spawn(function(server)
+        local conn = assert(server:accept())
+        corun.sleep(0.2)
+        conn:write("late\n")
+        corun.sleep(0.1)
+      end, server)
+      local conn = assert(corun.net.connect("127.0.0.1", port))
+      local ok, err = corun.timeout(0.05, conn.read_line, conn)
+      local after = conn:read_line()
+      peer:await()
+      conn:close()
+      server:close()
+      return ok, err, after
+    end)
+    assert.is_false(ok)
+    assert.equal("deadline has elapsed", err)
+    assert.equal("late", after)
+  end)
+
+  it("moves into a spawned task: the server pattern", function()
+    local err, echoed = run(function()
+      local server, port = listen()
+      local acceptor = corun.spawn(function(server)
+        local conn = assert(server:accept())
+        local h = corun.spawn(function(conn)
+          conn:write(conn:read_line() .. "!\n")
+          conn:close()
+        end, conn)
+        local ok, e = pcall(conn.read, conn)   -- moved: not ours any more
+        h:await()
+        return e
+      end, server)
+      local client = assert(corun.net.connect("127.0.0.1", port))
+      client:write("hi\n")
+      local echoed = client:read_line()
+      client:close()
+      local _, e = acceptor:await()
+      server:close()
+      return e, echoed
+    end)
+    assert.equal("hi!", echoed)
+    assert.truthy(err:find("^corun: connection belongs to task %d+"), err)
+  end)
+
+  it("raises when used by a task it was not moved to", function()
+    local err = run(function()
+      local server, port = listen()
+      local conn = assert(corun.net.connect("127.0.0.1", port))
+      local h = corun.spawn(function(conn) corun.sleep(0.05) conn:close() end,
+                            conn)
+      local ok, e = pcall(conn.write, conn, "x")
+      h:await()
+      server:close()
+      return e
+    end)
+    assert.truthy(err:find("^corun: connection belongs to task %d+"), err)
+  end)
+
+  it("is closed when its owner task ends: the peer sees the end", function()
+    local got = run(function()
+      local server, port = listen()
+      corun.spawn(function(port)
+        local conn = assert(corun.net.connect("127.0.0.1", port))
+        conn:write("bye")
+      end, port):await()
+      local conn = assert(server:accept())
+      local data = read_all(conn)
+      server:close()
+      return data
+    end)
+    assert.equal("bye", got)
+  end)
+
+  it("raises when used after close; close twice is fine", function()
+    local err = run(function()
+      local server, port = listen()
+      local conn = assert(corun.net.connect("127.0.0.1", port))
+      conn:close()
+      conn:close()
+      server:close()
+      local ok, e = pcall(conn.read, conn)
+      return e
+    end)
+    assert.equal("connection:read: the connection is closed", err)
+  end)
+
+  it("says where each end is", function()
+    local ph, pp, ah, ap, port = run(function()
+      local server, port = listen()
+      local conn = assert(corun.net.connect("127.0.0.1", port))
+      local ph, pp = conn:peer()
+      local ah, ap = conn:address()
+      conn:close()
+      server:close()
+      return ph, pp, ah, ap, port
+    end)
+    assert.equal("127.0.0.1", ph)
+    assert.equal(port, pp)
+    assert.equal("127.0.0.1", ah)
+    assert.is_true(ap > 0 and ap ~= port)
+  end)
+end)
+
+describe("server:accept", function()
+  it("is cancelled by a timeout and the server goes on", function()
+    local ok, err, later = run(function()
+      local server, port = listen()
+      local ok, err = corun.timeout(0.02, server.accept, server)
+      local h = corun.spawn(function(port)
+        local c = assert(corun.net.connect("127.0.0.1", port))
+        c:close()
+      end, port)
+      local conn = server:accept()
+      h:await()
+      conn:close()
+      server:close()
+      return ok, err, conn ~= nil
+    end)
+    assert.is_false(ok)
+    assert.equal("deadline has elapsed", err)
+    assert.is_true(later)
+  end)
+
+  it("returns nil and an error once the server is closed by a branch",
+     function()
+    local conn, err = run(function()
+      local server = listen()
+      local got
+      corun.join(function() got = { server:accept() } end,
+                 function() corun.sleep(0.02) server:close() end)
+      return got[1], got[2]
+    end)
+    assert.is_nil(conn)
+    assert.truthy(err:find("^ECANCELED"), err)
+  end)
+end)
+
+describe("corun.dns.resolve", function()
+  it("returns the addresses of a name", function()
+    local addrs = run(function() return corun.dns.resolve("localhost") end)
+    local found = false
+    for _, a in ipairs(addrs) do
+      if a == "127.0.0.1" or a == "::1" then found = true end
+    end
+    assert.is_true(found)
+  end)
+
+  it("returns nil and EAI_NONAME for a name that does not exist", function()
+    local addrs, err = run(function()
+      return corun.dns.resolve("no-such-host.invalid")
+    end)
+    assert.is_nil(addrs)
+    assert.truthy(err:find("^EAI_NONAME: .*%(no%-such%-host%.invalid%)$"), err)
+  end)
+end)
