@@ -158,6 +158,71 @@ describe("examples", function()
     about(t, 2.4)
   end)
 
+  it("health-check: UP for the healthy server, DOWN for the slow one " ..
+     "and the one not listening, all checked at once", function()
+    local lines, t = run_example("examples/health-check.lua")
+    assert.are.equal(4, #lines, table.concat(lines, "\n"))
+    assert.is_truthy(lines[1]:match(
+      "^healthy  http://127%.0%.0%.1:%d+/health  UP %(HTTP/1%.0 200 OK, %d+ ms%)$"),
+      lines[1])
+    assert.is_truthy(lines[2]:match(
+      "^slow     http://127%.0%.0%.1:%d+/health  DOWN %(no answer within 0%.5 s%)$"),
+      lines[2])
+    assert.is_truthy(lines[3]:match(
+      "^down     http://127%.0%.0%.1:(%d+)/health  DOWN %(ECONNREFUSED: " ..
+      "connection refused %(127%.0%.0%.1:%d+%)%)$"), lines[3])
+    local secs = tonumber(lines[4]:match("^checked 3 endpoints in (%d+%.%d+) s$"))
+    assert.is_truthy(secs, lines[4])
+    assert.is_true(secs >= 0.49 and secs < 1.0, lines[4])   -- not 0.5 + 2
+    about(t, 0.5)
+  end)
+
+  it("echo-server: echoes each client's bytes, one task per connection",
+     function()
+    -- the server's first line gives the port; a corun client then talks to
+    -- it over three connections, and the server stops after them
+    local client = os.tmpname()
+    local f = assert(io.open(client, "w"))
+    f:write([[
+      local corun = require "corun"
+      local port = tonumber(arg[1])
+      local set = corun.JoinSet()
+      for i = 1, 3 do
+        set:spawn(function(i)
+          local c = assert(corun.net.connect("127.0.0.1", port))
+          local msg = ("message %d: "):format(i) .. ("x"):rep(i * 50000)
+          assert(c:write(msg .. "\n"))
+          local back = c:read_line()
+          c:close()
+          return back == msg
+        end, i)
+      end
+      local good = 0
+      while true do
+        local ok, same = set:join_next()
+        if ok == nil then break end
+        if ok and same then good = good + 1 end
+      end
+      print("client: " .. good .. " of 3 echoed")
+    ]])
+    f:close()
+    local script = ("%s examples/echo-server.lua 0 3 | { read -r first; " ..
+      "echo \"$first\"; %s %s \"${first##*:}\"; cat; }")
+      :format(shell_quote(CORUN), shell_quote(CORUN), shell_quote(client))
+    local status, out, err = exec("sh", { "-c", script })
+    os.remove(client)
+    assert.are.equal(0, status, err)
+    assert.are.equal("", err)
+    local lines = {}
+    for line in out:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+    assert.is_truthy(lines[1]:match("^listening on 127%.0%.0%.1:%d+$"), lines[1])
+    assert.are.equal("client: 3 of 3 echoed", lines[2])
+    local bytes = 0
+    for i = 1, 3 do bytes = bytes + #("message 1: ") + i * 50000 + 1 end
+    assert.are.equal(("served 3 connections, echoed %d bytes"):format(bytes),
+                     lines[3])
+  end)
+
   it("hello: make demo's script still works", function()
     local lines, t = run_example("examples/hello.lua")
     assert.are.same({
