@@ -160,7 +160,10 @@ static void close_runtime(lua_State *L, corun_Runtime *rt) {
   }
   if (rt->own_loop_on) {
     uv_run(rt->loop, UV_RUN_DEFAULT);
-    uv_loop_close(rt->loop);
+    if (uv_loop_close(rt->loop) != 0) {  /* a corun bug: say so */
+      fprintf(stderr, "corun: libuv handles left open at the end\n");
+      fflush(stderr);
+    }
     free_runtime(rt);
   }
   else if (rt->handles == 0)
@@ -198,9 +201,35 @@ void corun__runtime_close(lua_State *L, corun_Runtime *rt) {
   close_runtime(L, rt);
 }
 
-/* The main task has ended: cancel every other task. */
+static void on_linger_end(uv_timer_t *timer) {
+  corun__io_close_all(timer->data);
+}
+
+/*
+** The main task has ended: cancel every other task, and close every I/O
+** object gracefully, so that the loop ends once what writes took has gone
+** out, as it would had the program gone on; after CORUN_LINGER_MS (a peer
+** that does not read) the rest is forced.
+*/
 void corun__runtime_main_done(lua_State *L, corun_Runtime *rt) {
+  corun_Link *l;
+  int closed;
   corun__runtime_cancel_all(L, rt);
+  do {  /* closing one may close others: look afresh each time */
+    closed = 0;
+    for (l = rt->io.next; l != &rt->io && !closed; l = l->next) {
+      corun_Io *io = corun__container_of(l, corun_Io, all);
+      if (io->closing == 0) {
+        corun__io_close(io, 0);
+        closed = 1;
+      }
+    }
+  } while (closed);
+  if (corun__link_linked(&rt->io)) {
+    uv_timer_stop(&rt->timer);
+    uv_timer_start(&rt->timer, on_linger_end, CORUN_LINGER_MS, 0);
+    uv_unref((uv_handle_t *)&rt->timer);  /* it keeps nothing alive */
+  }
 }
 
 /*

@@ -11,6 +11,8 @@
 #include "task.h"
 
 #define CORUN_POOL_MAX 256  /* idle coroutines kept for reuse */
+#define CORUN_LINGER_MS 2000  /* at most, at the end of corun.run, for the
+                                 writes of closed streams to go out */
 
 /*
 ** The anchor thread's stack: the task table, the JoinHandle metatable,

@@ -223,6 +223,97 @@ describe("connection", function()
     assert.equal("x" .. "xend", got[3])
   end)
 
+  it("delivers what a write took when the program ends right after",
+     function()
+    -- two corun processes: a reader prints its port and does not read for
+    -- a while; a writer writes until libuv queues more than it takes at
+    -- once (its write then waits: cut short by a timeout, the data is
+    -- taken all the same), closes and ends at once.  The runtime's end
+    -- lets the queued writes go out.
+    local reader, writer = os.tmpname(), os.tmpname()
+    local f = assert(io.open(reader, "w"))
+    f:write([[
+      local corun = require "corun"
+      local server = assert(corun.net.listen("127.0.0.1", 0))
+      print(select(2, server:address()))
+      io.stdout:flush()
+      local conn = assert(server:accept())
+      corun.sleep(0.5)                 -- the writer has ended by now
+      local n = 0
+      while true do
+        local d = conn:read()
+        if not d then break end
+        n = n + #d
+      end
+      print("received " .. n)
+    ]])
+    f:close()
+    f = assert(io.open(writer, "w"))
+    f:write([[
+      local corun = require "corun"
+      local conn = assert(corun.net.connect("127.0.0.1", tonumber(arg[1])))
+      local chunk = string.rep("z", 64 * 1024)
+      local sent = 0
+      while true do
+        local ok = corun.timeout(0.05, conn.write, conn, chunk)
+        sent = sent + #chunk
+        if not ok then break end       -- queued, and more than 256 KiB
+      end
+      conn:close()
+      print("sent " .. sent)
+    ]])
+    f:close()
+    local script = ("%s %s | { read -r port; %s %s \"$port\"; cat; }")
+      :format(shell_quote(CORUN), shell_quote(reader), shell_quote(CORUN),
+              shell_quote(writer))
+    local status, out, err = exec("sh", { "-c", script })
+    os.remove(reader)
+    os.remove(writer)
+    assert.equal(0, status, err)
+    assert.equal("", err)
+    local sent, received = out:match("^sent (%d+)\nreceived (%d+)\n$")
+    assert.truthy(sent, out)
+    assert.equal(sent, received)
+  end)
+
+  it("lets a program end within seconds when its peer never reads",
+     function()
+    local reader, writer = os.tmpname(), os.tmpname()
+    local f = assert(io.open(reader, "w"))
+    f:write([[
+      local corun = require "corun"
+      local server = assert(corun.net.listen("127.0.0.1", 0))
+      print(select(2, server:address()))
+      io.stdout:flush()
+      local conn = assert(server:accept())
+      corun.sleep(4)                   -- never reads in time
+    ]])
+    f:close()
+    f = assert(io.open(writer, "w"))
+    f:write([[
+      local corun = require "corun"
+      local conn = assert(corun.net.connect("127.0.0.1", tonumber(arg[1])))
+      local chunk = string.rep("z", 64 * 1024)
+      repeat until not corun.timeout(0.05, conn.write, conn, chunk)
+      local t0 = corun.now()
+      io.stdout:write("writer ends\n")
+      -- the main task returns with writes queued that nobody reads
+    ]])
+    f:close()
+    local script = ("%s %s | { read -r port; s=$(date +%%s%%N); %s %s " ..
+      "\"$port\"; e=$(date +%%s%%N); echo \"$(( (e - s) / 1000000 ))\"; }")
+      :format(shell_quote(CORUN), shell_quote(reader), shell_quote(CORUN),
+              shell_quote(writer))
+    local status, out, err = exec("sh", { "-c", script })
+    os.remove(reader)
+    os.remove(writer)
+    assert.equal(0, status, err)
+    local ms = tonumber(out:match("^writer ends\n(%d+)\n$"))
+    assert.truthy(ms, out)
+    -- about 2 s of linger for the queued writes, then they are dropped
+    assert.is_true(ms >= 1900 and ms < 3900, out)
+  end)
+
   it("gets ECONNRESET when the peer resets the connection", function()
     local data, err = run(function()
       local server, port = listen()
