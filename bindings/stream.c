@@ -235,6 +235,10 @@ static int read_step(lua_State *L) {
     lua_pushnil(L);
     return 1;
   }
+  if (s->reader != 0)  /* another branch of the task reads already */
+    return corunL_error(L, line ? "connection:read_line" : "connection:read",
+                        "another read is already waiting on this "
+                        "connection");
   if ((rc = start_reading(s)) != 0)
     return corunL_io_fail(L, rc, NULL);
   w = corunL_io_prepare(L, line ? "connection:read_line"
@@ -306,6 +310,9 @@ static int s_write(lua_State *L) {
   int rc;
   if (s->werr != 0)
     return corunL_io_fail(L, s->werr, NULL);
+  if (s->writer != 0)  /* another branch waits in write: keep the order */
+    return corunL_error(L, "connection:write", "another write is already "
+                        "waiting on this connection");
   if (s->nwrites == 0 && len > 0) {  /* nothing queued: write at once */
     buf = uv_buf_init((char *)data, (unsigned)len);
     rc = uv_try_write(&s->h.stream, &buf, 1);

@@ -424,6 +424,22 @@ describe("connection", function()
     assert.equal("connection:read: the connection is closed", err)
   end)
 
+  it("refuses a second read waiting at once (two branches of a task)",
+     function()
+    local err = run(function()
+      local server, port = listen()
+      local conn = assert(corun.net.connect("127.0.0.1", port))
+      local e
+      corun.select(function() conn:read() end,
+                   function() e = select(2, pcall(conn.read, conn)) end)
+      conn:close()
+      server:close()
+      return e
+    end)
+    assert.equal("connection:read: another read is already waiting on " ..
+                 "this connection", err)
+  end)
+
   it("says where each end is", function()
     local ph, pp, ah, ap, port = run(function()
       local server, port = listen()
