@@ -27,7 +27,7 @@ CORE_SRC := host/runtime.c host/task.c host/sched.c host/timer.c \
             bindings/join.c bindings/joinset.c host/joinset.c \
             bindings/sync.c host/sync.c bindings/channel.c host/channel.c \
             host/embed.c host/io.c bindings/io.c bindings/stream.c \
-            bindings/net.c
+            bindings/net.c bindings/fs.c bindings/process.c bindings/signal.c
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS  := $(wildcard host/*.h bindings/*.h)
 
@@ -129,8 +129,17 @@ test-asan: deps
 	  LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  timeout 1800 $(LUA) tools/busted.lua
 
-bench: all
+# The echo throughput next to a luv-callbacks server (bench/echo/) needs
+# lua-luv.
+bench: all $(BUILD)/bench/echo-client
+	@sh tools/deps.sh lua-luv
 	CORUN_BUILD=$(BUILD) $(LUA) bench/run.lua
+	CORUN_BUILD=$(BUILD) $(LUA) bench/echo/run.lua
+
+# The echo benchmark's load generator, in C on libuv (bench/echo/).
+$(BUILD)/bench/echo-client: bench/echo/client.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(UV_LIBS) $(LDFLAGS)
 
 # The least a C module can do per task (W1): a lower bound, see the file.
 $(BUILD)/bench/apifloor.so: bench/peers/apifloor.c

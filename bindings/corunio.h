@@ -40,13 +40,16 @@ void corunL_io_newclass(lua_State *L, const char *tname,
                         const luaL_Reg *methods, const luaL_Reg *meta);
 
 /* Prepare the running task to wait for a libuv callback; raises if it
-   cannot (not a task, or where it cannot yield). */
+   cannot (not a task, where it cannot yield, out of memory).  Call it
+   before starting the libuv request, or mark the request orphaned around
+   the call: a raise must leave no callback waking a waker that is not. */
 corun_Waker corunL_io_prepare(lua_State *L, const char *fname,
                               corun_CancelFn cancel, void *ud);
 
 /* From a libuv callback: wake the task waiting in 'w' with the values
    'push' pushes (returning how many), in protected mode on the runtime's
-   scheduler thread; a memory error wakes it with that error instead. */
+   scheduler thread; a memory error wakes it with that error instead (a
+   continuation of corun__wait_k raises it with corun__wait_check). */
 typedef int (*corunL_Push)(lua_State *L, void *ud);
 void corunL_io_wake(corun_Runtime *rt, corun_Waker w, corunL_Push push,
                     void *ud);
@@ -59,5 +62,12 @@ void corunL_push_addr(lua_State *L, const struct sockaddr *sa);
 
 void corunL_open_stream(lua_State *L);
 void corunL_open_net(lua_State *L);
+void corunL_open_fs(lua_State *L);
+void corunL_open_process(lua_State *L);
+void corunL_open_signal(lua_State *L);
+
+/* The number of the signal named by the string at 'arg' ("SIGTERM");
+   raises "fname: bad argument #arg (unknown signal ...)" (signal.c). */
+int corunL_checksignal(lua_State *L, const char *fname, int arg);
 
 #endif

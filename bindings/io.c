@@ -113,17 +113,15 @@ typedef struct WakeArgs {
 
 static int wake_protected(lua_State *L) {
   WakeArgs *a = lua_touserdata(L, 1);
-  int n;
   lua_pop(L, 1);
-  n = a->push(L, a->ud);
-  if (corun_wake(L, a->w, n) != CORUN_OK)
-    lua_settop(L, 0);  /* over already: the values are dropped */
+  corun_wake(L, a->w, a->push(L, a->ud));  /* popped, even if it is over */
   return 0;
 }
 
 void corunL_io_wake(corun_Runtime *rt, corun_Waker w, corunL_Push push,
                     void *ud) {
   lua_State *S = rt->S;
+  int top = lua_gettop(S);
   WakeArgs a;
   a.push = push;
   a.ud = ud;
@@ -132,7 +130,7 @@ void corunL_io_wake(corun_Runtime *rt, corun_Waker w, corunL_Push push,
   lua_pushlightuserdata(S, &a);
   if (lua_pcall(S, 1, 0, 0) != LUA_OK)  /* out of memory: raise that */
     corun_wake_error(S, w);
-  lua_settop(S, 0);
+  lua_settop(S, top);
 }
 
 int corunL_checkport(lua_State *L, const char *fname, int arg) {

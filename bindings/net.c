@@ -108,7 +108,9 @@ static int push_connection(lua_State *L, void *ud) {
 static void on_connect(uv_connect_t *req, int status) {
   Request *r = req->data;
   r->connecting = 0;
-  if (r->orphaned) {  /* its stream was discarded by cancel_request */
+  if (r->orphaned) {  /* cancel_request discarded the stream, if it ran */
+    if (r->s != NULL)
+      corunL_stream_discard(r->s);
     request_free(r);
     return;
   }
@@ -190,7 +192,9 @@ static int l_connect(lua_State *L) {
     request_free(r);
     return 2;
   }
+  r->orphaned = 1;  /* if the wait cannot be prepared, the callback frees */
   r->w = corunL_io_prepare(L, "corun.net.connect", cancel_request, r);
+  r->orphaned = 0;
   return corun_wait(L, r->w);
 }
 
@@ -265,6 +269,7 @@ static void cancel_accept(corun_Waker w, void *ud) {
 
 static int k_accept(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
+  corun__wait_check(L, (int)ctx);
   if (lua_gettop(L) > (int)ctx)
     return lua_gettop(L) - (int)ctx;
   return corunL_io_fail(L, UV_ECANCELED, "the server was closed");
@@ -394,7 +399,9 @@ static int l_listen(lua_State *L) {
     request_free(r);
     return 2;
   }
+  r->orphaned = 1;  /* if the wait cannot be prepared, the callback frees */
   r->w = corunL_io_prepare(L, "corun.net.listen", cancel_request, r);
+  r->orphaned = 0;
   return corun_wait(L, r->w);
 }
 
@@ -450,7 +457,9 @@ static int l_resolve(lua_State *L) {
     request_free(r);
     return 2;
   }
+  r->orphaned = 1;  /* if the wait cannot be prepared, the callback frees */
   r->w = corunL_io_prepare(L, "corun.dns.resolve", cancel_request, r);
+  r->orphaned = 0;
   return corun_wait(L, r->w);
 }
 

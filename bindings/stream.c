@@ -250,7 +250,12 @@ static int read_step(lua_State *L) {
 static int s_read(lua_State *L) {
   lua_Integer want;
   check(L, "connection:read");
-  want = luaL_optinteger(L, 2, LUA_MAXINTEGER);
+  if (lua_isnoneornil(L, 2))
+    want = LUA_MAXINTEGER;
+  else if (!lua_isinteger(L, 2))
+    return corunL_typeerror(L, "connection:read", 2, "integer");
+  else
+    want = lua_tointeger(L, 2);
   if (want < 1)
     return corunL_error(L, "connection:read", "bad argument #2 (at least "
                         "1 byte, got %I)", (LUAI_UACINT)want);
@@ -388,7 +393,9 @@ static int s_shutdown(lua_State *L) {
     return corunL_io_fail(L, s->werr != 0 ? s->werr : rc, NULL);
   }
   r->rt = s->rt;
+  r->orphaned = 1;  /* if the wait cannot be prepared, the callback frees */
   r->w = corunL_io_prepare(L, "connection:shutdown", cancel_shutdown, r);
+  r->orphaned = 0;
   return corun_wait(L, r->w);
 }
 

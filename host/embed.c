@@ -425,13 +425,19 @@ corun_Task *corun__waker_task(corun_Runtime *rt, corun_Waker w) {
   return x != NULL ? x->task : NULL;
 }
 
-static int k_native(lua_State *L, int status, lua_KContext ctx) {
-  (void)status;
-  if (lua_gettop(L) > (int)ctx && lua_type(L, -1) == LUA_TLIGHTUSERDATA &&
+/* In a continuation of corun__wait_k: if corun_wake_error woke the task,
+   raise its error (the stack held 'base' values before the wake). */
+void corun__wait_check(lua_State *L, int base) {
+  if (lua_gettop(L) > base && lua_type(L, -1) == LUA_TLIGHTUSERDATA &&
       lua_touserdata(L, -1) == (void *)&native_error) {
     lua_pop(L, 1);
-    return lua_error(L);
+    lua_error(L);
   }
+}
+
+static int k_native(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  corun__wait_check(L, (int)ctx);
   return lua_gettop(L) - (int)ctx;
 }
 

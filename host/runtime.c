@@ -170,6 +170,15 @@ static void close_runtime(lua_State *L, corun_Runtime *rt) {
     free_runtime(rt);
 }
 
+/* A write to a socket or pipe whose reader is gone must fail with EPIPE,
+   not kill the process: ignore SIGPIPE, unless the host handles it. */
+static void ignore_sigpipe(void) {
+  struct sigaction old;
+  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+      !(old.sa_flags & SA_SIGINFO))
+    signal(SIGPIPE, SIG_IGN);
+}
+
 /*
 ** Open a runtime on L's state, on 'loop' (NULL: a loop of its own); it
 ** becomes the state's runtime.  NULL with '*rc' set to a libuv error code
@@ -183,6 +192,7 @@ corun_Runtime *corun__runtime_open(lua_State *L, uv_loop_t *loop, int flags,
   if (rt == NULL)
     luaL_error(L, "corun: not enough memory");
   rt->state = st;  /* close_runtime resets it */
+  ignore_sigpipe();
   if ((*rc = open_runtime(L, rt, loop, flags)) != 0) {
     close_runtime(L, rt);
     return NULL;

@@ -123,6 +123,7 @@ void corun__embed_deliver(lua_State *L, corun_Runtime *rt);
 int corun__wait_k(lua_State *L, uint64_t waker, lua_KContext ctx,
                   lua_KFunction k);
 corun_Task *corun__waker_task(corun_Runtime *rt, uint64_t waker);
+void corun__wait_check(lua_State *L, int base);
 void corun__runtime_fatal(corun_Runtime *rt);
 int corun__runtime_anchor(lua_State *L, corun_Runtime *rt);
 void corun__runtime_unanchor(corun_Runtime *rt, int slot);

@@ -314,6 +314,28 @@ describe("connection", function()
     assert.is_true(ms >= 1900 and ms < 3900, out)
   end)
 
+  it("fails a write to a peer that closed with EPIPE or ECONNRESET, " ..
+     "and the program lives on (SIGPIPE ignored)", function()
+    local status, out, err = corun_script([[
+      local corun = require "corun"
+      local server = assert(corun.net.listen("127.0.0.1", 0))
+      local _, port = server:address()
+      corun.spawn(function(server) server:accept():close() end, server)
+      local c = assert(corun.net.connect("127.0.0.1", port))
+      corun.sleep(0.05)
+      local last
+      for _ = 1, 200 do
+        local ok, e = c:write(string.rep("x", 65536))
+        if not ok then last = e break end
+        corun.sleep(0.001)
+      end
+      print(last)
+    ]])
+    assert.equal(0, status, err)
+    assert.truthy(out:find("^EPIPE: broken pipe\n$") or
+                  out:find("^ECONNRESET: connection reset by peer\n$"), out)
+  end)
+
   it("gets ECONNRESET when the peer resets the connection", function()
     local data, err = run(function()
       local server, port = listen()

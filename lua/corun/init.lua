@@ -15,7 +15,7 @@ for _, name in ipairs {
   "sleep", "sleep_until", "now", "timeout", "interval",
   "join", "try_join", "select", "JoinSet",
   "Semaphore", "Mutex", "Notify", "channel",
-  "net", "dns",
+  "net", "dns", "fs", "process", "signal",
   "version",
 } do
   corun[name] = core[name]

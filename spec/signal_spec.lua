@@ -1,0 +1,156 @@
+-- corun.signal.wait: the process sends signals to itself through a child
+-- (`kill -USR1 <pid>`, the pid read from /proc/self/stat; or
+-- `sh -c 'kill -INT $PPID'`: the parent of the shell is this process).
+local corun = require "corun"
+
+-- The pid of this Lua process.
+local function my_pid()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = f:read("n")
+  f:close()
+  return pid
+end
+
+-- Send signal 'name' ("USR1") to this process, from a child.
+local function raise(name)
+  local r = assert(corun.process.run("kill", { "-" .. name,
+                                              tostring(my_pid()) }))
+  assert(r.status == 0, r.stderr)
+end
+
+describe("corun.signal.wait", function()
+  it("returns the name of the signal when it arrives", function()
+    local got = run(function()
+      local waiter = corun.spawn(corun.signal.wait, "SIGUSR1")
+      settle()              -- the waiter watches from here on
+      raise("USR1")
+      return select(2, waiter:await())
+    end)
+    assert.equal("SIGUSR1", got)
+  end)
+
+  it("wakes every task that waits for the signal", function()
+    local a, b = run(function()
+      local h1 = corun.spawn(corun.signal.wait, "SIGUSR2")
+      local h2 = corun.spawn(corun.signal.wait, "SIGUSR2")
+      settle()
+      raise("USR2")
+      return select(2, h1:await()), select(2, h2:await())
+    end)
+    assert.equal("SIGUSR2", a)
+    assert.equal("SIGUSR2", b)
+  end)
+
+  it("wakes only the tasks that wait for that signal", function()
+    local first, other = run(function()
+      local usr1 = corun.spawn(corun.signal.wait, "SIGUSR1")
+      local hup = corun.spawn(corun.signal.wait, "SIGHUP")
+      settle()
+      raise("USR1")
+      local first = select(2, usr1:await())
+      settle()
+      local other = hup:is_finished()
+      hup:abort()
+      return first, other
+    end)
+    assert.equal("SIGUSR1", first)
+    assert.is_false(other)
+  end)
+
+  it("honours corun.timeout and leaves nothing watching", function()
+    local ok, err = run(function()
+      return corun.timeout(0.05, corun.signal.wait, "SIGUSR1")
+    end)
+    assert.is_false(ok)           -- and run returned: no handle kept
+    assert.equal("deadline has elapsed", err)
+  end)
+
+  it("stops watching when the waiting task is aborted", function()
+    local finished = run(function()
+      local h = corun.spawn(corun.signal.wait, "SIGUSR1")
+      settle()
+      h:abort()
+      local ok, err = h:await()
+      return not ok and err:is_cancelled()
+    end)
+    assert.is_true(finished)
+  end)
+
+  it("raises on an unknown signal name", function()
+    local err = run(function()
+      return select(2, pcall(corun.signal.wait, "SIGFOO"))
+    end)
+    assert.equal("corun.signal.wait: bad argument #1 (unknown signal "
+                 .. "'SIGFOO')", err)
+  end)
+
+  it("raises on a signal that cannot be waited for", function()
+    local kill, stop = run(function()
+      return select(2, pcall(corun.signal.wait, "SIGKILL")),
+             select(2, pcall(corun.signal.wait, "SIGSTOP"))
+    end)
+    assert.equal("corun.signal.wait: bad argument #1 (SIGKILL cannot be "
+                 .. "waited for)", kill)
+    assert.equal("corun.signal.wait: bad argument #1 (SIGSTOP cannot be "
+                 .. "waited for)", stop)
+  end)
+
+  it("raises on a name that is not a string", function()
+    local err = run(function()
+      return select(2, pcall(corun.signal.wait, 2))
+    end)
+    assert.equal("corun.signal.wait: bad argument #1 (signal name expected, "
+                 .. "got number)", err)
+  end)
+
+  it("must be called from a task", function()
+    assert.has_error(function() corun.signal.wait("SIGUSR1") end,
+      "corun.signal.wait: must be called from a task (inside corun.run)")
+  end)
+
+  it("in the corun executable, gets SIGINT instead of the main task; "
+     .. "then SIGINT cancels the main task again", function()
+    local status, out, err = corun_script([[
+      local corun = require "corun"
+      local function raise()
+        corun.process.run("sh", { "-c", "kill -INT $PPID" })
+      end
+      local h = corun.spawn(corun.signal.wait, "SIGINT")
+      corun.yield_now()
+      raise()
+      print(select(2, h:await()))
+      print("main still runs")
+      io.stdout:flush()
+      raise()
+      corun.sleep(5)
+      print("not reached")
+    ]])
+    assert.equal("SIGINT\nmain still runs\n", out)
+    assert.equal(130, status)
+    assert.matches("interrupted", err)
+  end)
+
+  it("keeps SIGINT from killing a plain Lua process while it waits",
+     function()
+    local build = os.getenv("CORUN_BUILD") or "build"
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb"))
+    f:write([[
+      package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+      package.cpath = ]] .. ("%q"):format(build .. "/lib/?.so;")
+        .. [[ .. package.cpath
+      local corun = require "corun"
+      print(corun.run(function()
+        local h = corun.spawn(corun.signal.wait, "SIGINT")
+        corun.yield_now()
+        corun.process.run("sh", { "-c", "kill -INT $PPID" })
+        return select(2, h:await())
+      end))
+    ]])
+    f:close()
+    local status, out = exec("lua5.4", { path })
+    os.remove(path)
+    assert.equal(0, status)
+    assert.equal("SIGINT\n", out)
+  end)
+end)
