@@ -93,6 +93,21 @@ static int push_failure(lua_State *L, void *ud) {
   return corunL_io_fail(L, r->status, "%s", r->where);
 }
 
+/* The task waits for request 'r', whose first step started with 'rc'; if
+   it did not start, answer nil, err now. */
+static int begin(lua_State *L, Request *r, const char *fname, int rc) {
+  if (rc != 0) {
+    r->status = rc;
+    push_failure(L, r);
+    request_free(r);
+    return 2;
+  }
+  r->orphaned = 1;  /* if the wait cannot be prepared, the callback frees */
+  r->w = corunL_io_prepare(L, fname, cancel_request, r);
+  r->orphaned = 0;
+  return corun_wait(L, r->w);
+}
+
 /* ----------------------------------------------------------- connect */
 
 static int try_connect(Request *r, const struct sockaddr *sa);
@@ -186,16 +201,7 @@ static int l_connect(lua_State *L) {
     rc = try_connect(r, (struct sockaddr *)&sa);
   else
     rc = start_lookup(r, host, on_resolved_connect);
-  if (rc != 0) {
-    r->status = rc;
-    push_failure(L, r);
-    request_free(r);
-    return 2;
-  }
-  r->orphaned = 1;  /* if the wait cannot be prepared, the callback frees */
-  r->w = corunL_io_prepare(L, "corun.net.connect", cancel_request, r);
-  r->orphaned = 0;
-  return corun_wait(L, r->w);
+  return begin(L, r, "corun.net.connect", rc);
 }
 
 /* ------------------------------------------------------------ server */
@@ -375,7 +381,7 @@ static void on_resolved_listen(uv_getaddrinfo_t *req, int status,
 /* corun.net.listen(host, port[, backlog]) -> server, or nil, err */
 static int l_listen(lua_State *L) {
   const char *host = luaL_checkstring(L, 1);
-  int port = corunL_checkport(L, "corun.net.listen", 2), rc;
+  int port = corunL_checkport(L, "corun.net.listen", 2);
   lua_Integer backlog = luaL_optinteger(L, 3, 511);
   corun_Task *self = corunL_task(L, "corun.net.listen");
   struct sockaddr_storage sa;
@@ -393,16 +399,8 @@ static int l_listen(lua_State *L) {
   corunL_waiter(L, "corun.net.listen");
   r = new_request(L, host, port);
   r->backlog = (int)backlog;
-  if ((rc = start_lookup(r, host, on_resolved_listen)) != 0) {
-    r->status = rc;
-    push_failure(L, r);
-    request_free(r);
-    return 2;
-  }
-  r->orphaned = 1;  /* if the wait cannot be prepared, the callback frees */
-  r->w = corunL_io_prepare(L, "corun.net.listen", cancel_request, r);
-  r->orphaned = 0;
-  return corun_wait(L, r->w);
+  return begin(L, r, "corun.net.listen",
+               start_lookup(r, host, on_resolved_listen));
 }
 
 /* --------------------------------------------------------------- dns */
@@ -447,20 +445,11 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
 static int l_resolve(lua_State *L) {
   const char *host = luaL_checkstring(L, 1);
   Request *r;
-  int rc;
   corunL_waiter(L, "corun.dns.resolve");
   r = new_request(L, host, 0);
   snprintf(r->where, sizeof r->where, "%s", host);
-  if ((rc = start_lookup(r, host, on_resolved)) != 0) {
-    r->status = rc;
-    push_failure(L, r);
-    request_free(r);
-    return 2;
-  }
-  r->orphaned = 1;  /* if the wait cannot be prepared, the callback frees */
-  r->w = corunL_io_prepare(L, "corun.dns.resolve", cancel_request, r);
-  r->orphaned = 0;
-  return corun_wait(L, r->w);
+  return begin(L, r, "corun.dns.resolve",
+               start_lookup(r, host, on_resolved));
 }
 
 /* -------------------------------------------------------------- open */

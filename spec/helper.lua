@@ -80,6 +80,14 @@ function corun_exec(args, input)
   return exec(CORUN, args, input)
 end
 
+-- The pid of this Lua process (the one the specs run in).
+function my_pid()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = f:read("n")
+  f:close()
+  return pid
+end
+
 -- Run Lua 'code' as a script file: corun_exec({file, ...}).
 function corun_script(code, ...)
   local path = os.tmpname()

@@ -34,6 +34,27 @@ local function echo_server(server, max)
   end, server, max)
 end
 
+-- Run two corun programs: 'first' prints a port on its first line; then
+-- 'second' runs with that port as arg[1] and 'tail' (shell) after it; the
+-- output of both.  Returns exit status, stdout, stderr.
+local function two_programs(first, second, tail)
+  local a, b = os.tmpname(), os.tmpname()
+  for path, code in pairs { [a] = first, [b] = second } do
+    local f = assert(io.open(path, "w"))
+    f:write(code)
+    f:close()
+  end
+  local script = ("%s %s | { read -r port; %s; %s; }"):format(
+    shell_quote(CORUN), shell_quote(a),
+    (tail or "%s"):format(("%s %s \"$port\""):format(shell_quote(CORUN),
+                                                      shell_quote(b))),
+    "cat")
+  local status, out, err = exec("sh", { "-c", script })
+  os.remove(a)
+  os.remove(b)
+  return status, out, err
+end
+
 -- Read everything until the end of the stream.
 local function read_all(conn)
   local parts = {}
@@ -230,9 +251,7 @@ describe("connection", function()
     -- once (its write then waits: cut short by a timeout, the data is
     -- taken all the same), closes and ends at once.  The runtime's end
     -- lets the queued writes go out.
-    local reader, writer = os.tmpname(), os.tmpname()
-    local f = assert(io.open(reader, "w"))
-    f:write([[
+    local status, out, err = two_programs([[
       local corun = require "corun"
       local server = assert(corun.net.listen("127.0.0.1", 0))
       print(select(2, server:address()))
@@ -246,10 +265,7 @@ describe("connection", function()
         n = n + #d
       end
       print("received " .. n)
-    ]])
-    f:close()
-    f = assert(io.open(writer, "w"))
-    f:write([[
+    ]], [[
       local corun = require "corun"
       local conn = assert(corun.net.connect("127.0.0.1", tonumber(arg[1])))
       local chunk = string.rep("z", 64 * 1024)
@@ -262,13 +278,6 @@ describe("connection", function()
       conn:close()
       print("sent " .. sent)
     ]])
-    f:close()
-    local script = ("%s %s | { read -r port; %s %s \"$port\"; cat; }")
-      :format(shell_quote(CORUN), shell_quote(reader), shell_quote(CORUN),
-              shell_quote(writer))
-    local status, out, err = exec("sh", { "-c", script })
-    os.remove(reader)
-    os.remove(writer)
     assert.equal(0, status, err)
     assert.equal("", err)
     local sent, received = out:match("^sent (%d+)\nreceived (%d+)\n$")
@@ -278,35 +287,22 @@ describe("connection", function()
 
   it("lets a program end within seconds when its peer never reads",
      function()
-    local reader, writer = os.tmpname(), os.tmpname()
-    local f = assert(io.open(reader, "w"))
-    f:write([[
+    local status, out, err = two_programs([[
       local corun = require "corun"
       local server = assert(corun.net.listen("127.0.0.1", 0))
       print(select(2, server:address()))
       io.stdout:flush()
       local conn = assert(server:accept())
       corun.sleep(4)                   -- never reads in time
-    ]])
-    f:close()
-    f = assert(io.open(writer, "w"))
-    f:write([[
+    ]], [[
       local corun = require "corun"
       local conn = assert(corun.net.connect("127.0.0.1", tonumber(arg[1])))
       local chunk = string.rep("z", 64 * 1024)
       repeat until not corun.timeout(0.05, conn.write, conn, chunk)
-      local t0 = corun.now()
       io.stdout:write("writer ends\n")
       -- the main task returns with writes queued that nobody reads
-    ]])
-    f:close()
-    local script = ("%s %s | { read -r port; s=$(date +%%s%%N); %s %s " ..
-      "\"$port\"; e=$(date +%%s%%N); echo \"$(( (e - s) / 1000000 ))\"; }")
-      :format(shell_quote(CORUN), shell_quote(reader), shell_quote(CORUN),
-              shell_quote(writer))
-    local status, out, err = exec("sh", { "-c", script })
-    os.remove(reader)
-    os.remove(writer)
+    ]], "s=$(date +%%s%%N); %s; e=$(date +%%s%%N); " ..
+        "echo \"$(( (e - s) / 1000000 ))\"")
     assert.equal(0, status, err)
     local ms = tonumber(out:match("^writer ends\n(%d+)\n$"))
     assert.truthy(ms, out)

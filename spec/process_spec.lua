@@ -2,13 +2,6 @@
 -- against ordinary commands (echo, cat, sh, sleep).
 local corun = require "corun"
 
--- The pid of this Lua process (the one that runs corun.run).
-local function my_pid()
-  local f = assert(io.open("/proc/self/stat"))
-  local pid = f:read("n")
-  f:close()
-  return pid
-end
 
 -- The state letter of process 'pid' ("R", "S", "Z"...), or nil once it
 -- is gone (reaped).

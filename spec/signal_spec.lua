@@ -3,13 +3,6 @@
 -- `sh -c 'kill -INT $PPID'`: the parent of the shell is this process).
 local corun = require "corun"
 
--- The pid of this Lua process.
-local function my_pid()
-  local f = assert(io.open("/proc/self/stat"))
-  local pid = f:read("n")
-  f:close()
-  return pid
-end
 
 -- Send signal 'name' ("USR1") to this process, from a child.
 local function raise(name)
