@@ -20,6 +20,7 @@
 ** killed (SIGKILL): nothing else could reach it.
 */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -120,7 +121,8 @@ static void *reaper(void *arg) {
 
 /* The handle of child 'pid' was closed while it still runs: wait for it
    on a detached thread (signals blocked) so that it is reaped when it
-   exits.  If no thread can be made, it is left to init. */
+   exits.  If no thread can be made, it stays a zombie until this process
+   ends (then init reaps it); corun says so on stderr. */
 static void reap_later(int pid) {
   pthread_attr_t attr;
   pthread_t thread;
@@ -128,13 +130,17 @@ static void reap_later(int pid) {
   int status;
   if (waitpid(pid, &status, WNOHANG) != 0)  /* reaped now, or not ours */
     return;
-  if (pthread_attr_init(&attr) != 0)
+  if (pthread_attr_init(&attr) != 0) {
+    fprintf(stderr, "corun: cannot reap child %d later\n", pid);
     return;
+  }
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, REAPER_STACK);
+  if (pthread_attr_setstacksize(&attr, REAPER_STACK) != 0)
+    pthread_attr_setstacksize(&attr, PTHREAD_STACK_MIN);
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_create(&thread, &attr, reaper, (void *)(intptr_t)pid);
+  if (pthread_create(&thread, &attr, reaper, (void *)(intptr_t)pid) != 0)
+    fprintf(stderr, "corun: cannot reap child %d later\n", pid);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
 }
@@ -414,6 +420,9 @@ static void check_options(lua_State *L, Options *o, int run) {
       corunL_error(L, o->fname, "bad argument #3 (opts.stdin must be a "
                    "string, got %s)", luaL_typename(L, -1));
     o->input = lua_tolstring(L, -1, &o->inlen);
+    if (o->inlen > UINT_MAX)  /* one libuv buffer */
+      corunL_error(L, o->fname, "bad argument #3 (opts.stdin longer than "
+                   "%u bytes)", UINT_MAX);
   }
   lua_settop(L, anchor);
 }

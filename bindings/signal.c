@@ -9,7 +9,14 @@
 ** watcher (the executable's: Ctrl-C cancels the main task) is stopped, so
 ** that the waiting task gets the signal instead; it is started again once
 ** no watcher for SIGINT is left on the loop.
+**
+** libuv sets a signal's action to the default when its last watcher
+** stops, whatever it was before (ignored SIGPIPE, nohup's ignored SIGHUP,
+** a host's handler): the action found when the first wait for a signal
+** began is put back when the last one ends.  Signal actions belong to the
+** process, so that record is the one process-wide table here.
 */
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +100,43 @@ static void sigint_resume(corun_Runtime *rt) {
     uv_signal_start(&rt->sigint, rt->sigint.signal_cb, SIGINT);
 }
 
+/* ------------------------------------------------ previous actions */
+
+static pthread_mutex_t saved_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  unsigned waits;          /* corun waits for the signal, all runtimes */
+  int restore;             /* 'old' is to be put back after the last */
+  struct sigaction old;    /* its action before the first wait began */
+} saved[NSIG];
+
+/* A wait for 'num' begins (before its watcher starts). */
+static void action_keep(int num) {
+  pthread_mutex_lock(&saved_lock);
+  if (saved[num].waits++ == 0)
+    saved[num].restore = sigaction(num, NULL, &saved[num].old) == 0;
+  pthread_mutex_unlock(&saved_lock);
+}
+
+/* The first wait's watcher runs: if the action was libuv's already
+   (another watcher on some loop), libuv keeps managing it. */
+static void action_started(int num) {
+  struct sigaction now;
+  pthread_mutex_lock(&saved_lock);
+  if (saved[num].waits == 1 && saved[num].restore &&
+      sigaction(num, NULL, &now) == 0 &&
+      now.sa_handler == saved[num].old.sa_handler)
+    saved[num].restore = 0;
+  pthread_mutex_unlock(&saved_lock);
+}
+
+/* A wait for 'num' has ended (after its watcher stopped). */
+static void action_restore(int num) {
+  pthread_mutex_lock(&saved_lock);
+  if (--saved[num].waits == 0 && saved[num].restore)
+    sigaction(num, &saved[num].old, NULL);
+  pthread_mutex_unlock(&saved_lock);
+}
+
 /* ------------------------------------------------------------- waits */
 
 typedef struct Watch {
@@ -111,6 +155,7 @@ static void watch_end(Watch *x) {
   if (x->sig->num == SIGINT)
     sigint_resume(x->rt);
   uv_signal_stop(&x->handle);
+  action_restore(x->sig->num);
   uv_close((uv_handle_t *)&x->handle, on_closed);
 }
 
@@ -157,10 +202,15 @@ static int l_wait(lua_State *L) {
     return corunL_io_fail(L, rc, "%s", sig->name);
   }
   x->handle.data = x;
-  if (sig->num == SIGINT)
-    sigint_pause(rt);
-  if ((rc = uv_signal_start(&x->handle, on_signal, sig->num)) != 0 ||
-      (x->w = corun_wait_prepare(L, cancel_watch, x)) == 0) {
+  action_keep(sig->num);
+  rc = uv_signal_start(&x->handle, on_signal, sig->num);
+  if (rc == 0) {
+    action_started(sig->num);
+    if (sig->num == SIGINT)  /* after ours started: never a moment with
+                                no handler for Ctrl-C */
+      sigint_pause(rt);
+  }
+  if (rc != 0 || (x->w = corun_wait_prepare(L, cancel_watch, x)) == 0) {
     watch_end(x);
     if (rc != 0)
       return corunL_io_fail(L, rc, "%s", sig->name);

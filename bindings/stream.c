@@ -12,6 +12,7 @@
 ** Closing waits for the writes already taken (they are never dropped),
 ** unless the runtime itself is closing.
 */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
@@ -315,6 +316,9 @@ static int s_write(lua_State *L) {
   int rc;
   if (s->werr != 0)
     return corunL_io_fail(L, s->werr, NULL);
+  if (len > UINT_MAX)  /* one libuv buffer */
+    return corunL_io_fail(L, UV_E2BIG, "write of more than %u bytes at once",
+                          UINT_MAX);
   if (s->writer != 0)  /* another branch waits in write: keep the order */
     return corunL_error(L, "connection:write", "another write is already "
                         "waiting on this connection");

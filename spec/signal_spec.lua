@@ -146,4 +146,28 @@ describe("corun.signal.wait", function()
     assert.equal(0, status)
     assert.equal("SIGINT\n", out)
   end)
+
+  it("gives a signal its previous action back when the wait ends " ..
+     "(SIGPIPE stays ignored: a write to a closed peer fails with EPIPE)",
+     function()
+    local status, out, err = corun_script([[
+      local corun = require "corun"
+      print(corun.timeout(0.05, corun.signal.wait, "SIGPIPE"))
+      local server = assert(corun.net.listen("127.0.0.1", 0))
+      local _, port = server:address()
+      local c = assert(corun.net.connect("127.0.0.1", port))
+      server:accept():close()
+      corun.sleep(0.05)
+      local last
+      for _ = 1, 20 do
+        local ok, e = c:write(("x"):rep(100000))
+        if not ok then last = e break end
+        corun.sleep(0.01)
+      end
+      print(last ~= nil)
+      print("alive")
+    ]])
+    assert.equal(0, status, err)
+    assert.equal("false\tdeadline has elapsed\ntrue\nalive\n", out)
+  end)
 end)
