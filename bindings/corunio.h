@@ -54,7 +54,19 @@ typedef int (*corunL_Push)(lua_State *L, void *ud);
 void corunL_io_wake(corun_Runtime *rt, corun_Waker w, corunL_Push push,
                     void *ud);
 
-/* Split "host:port"-less arguments: the port at 'arg' (0..65535). */
+/* Continuations of waits whose libuv callback made I/O objects for the
+   waiting task (corun__io_open_pending): raise an error wake, give the
+   objects among the values above 'base' to the running task's root.
+   corunL_io_k_adopt is such a continuation returning every value above
+   the stack height 'ctx'. */
+void corunL_io_adopt_results(lua_State *L, int base);
+int corunL_io_k_adopt(lua_State *L, int status, lua_KContext ctx);
+
+/* The string at 'arg' (not a number: as corun's messages want it). */
+const char *corunL_checkstring(lua_State *L, const char *fname, int arg,
+                               size_t *len);
+
+/* The port at 'arg' (0..65535). */
 int corunL_checkport(lua_State *L, const char *fname, int arg);
 
 /* "1.2.3.4" or "::1" and a port from a socket address. */

@@ -299,7 +299,8 @@ static int begin(lua_State *L, Req *r, const char *fname, int rc) {
   r->orphaned = 1;  /* if the wait cannot be prepared, the callback frees */
   r->w = corunL_io_prepare(L, fname, cancel_req, r);
   r->orphaned = 0;
-  return corun_wait(L, r->w);
+  return corun__wait_k(L, r->w, (lua_KContext)lua_gettop(L),
+                       corunL_io_k_adopt);  /* a file opened: ours */
 }
 
 /* --------------------------------------------------------- arguments */
@@ -1121,7 +1122,8 @@ static int push_file(lua_State *L, void *ud) {
   if (f->append && (r->flags & UV_FS_O_RDWR) == 0)
     f->pos = (int64_t)r->st.st_size;  /* "a": at the end, as io.open */
   corun__link_init(&f->queue);
-  corun__io_open(r->rt, &f->io, corun__waker_task(r->rt, r->w), file_close);
+  corun__io_open_pending(r->rt, &f->io, corun__waker_task(r->rt, r->w),
+                         file_close);
   corunL_io_push(L, &f->io, CORUN_FILE);
   return 1;
 }

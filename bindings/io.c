@@ -133,6 +133,32 @@ void corunL_io_wake(corun_Runtime *rt, corun_Waker w, corunL_Push push,
   lua_settop(S, top);
 }
 
+void corunL_io_adopt_results(lua_State *L, int base) {
+  corun_Runtime *rt = corunL_state(L)->rt;
+  int i;
+  corun__wait_check(L, base);
+  for (i = base + 1; i <= lua_gettop(L); i++)
+    if (lua_type(L, i) == LUA_TUSERDATA &&
+        corun__class_of(L, i) == &corunL_io_class) {
+      corun_Io *io = *(corun_Io **)lua_touserdata(L, i);
+      if (io != NULL)
+        corun__io_adopt(io, rt->current);
+    }
+}
+
+int corunL_io_k_adopt(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  corunL_io_adopt_results(L, (int)ctx);
+  return lua_gettop(L) - (int)ctx;
+}
+
+const char *corunL_checkstring(lua_State *L, const char *fname, int arg,
+                               size_t *len) {
+  if (lua_type(L, arg) != LUA_TSTRING)
+    corunL_typeerror(L, fname, arg, "string");
+  return lua_tolstring(L, arg, len);
+}
+
 int corunL_checkport(lua_State *L, const char *fname, int arg) {
   lua_Integer port;
   if (!lua_isinteger(L, arg))

@@ -121,7 +121,8 @@ static int wait_branches(lua_State *L, int mode);
 
 static int k_branches(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  corunL_state(L)->rt->current->flags &= (unsigned short)~CORUN_TASK_WAITKIDS;
+  corunL_state(L)->rt->current->flags &=
+    (unsigned short)~(CORUN_TASK_WAITKIDS | CORUN_TASK_SELECT);
   return wait_branches(L, (int)ctx);
 }
 
@@ -132,6 +133,8 @@ static int wait_branches(lua_State *L, int mode) {
     return r;
   self = corunL_state(L)->rt->current;
   self->flags |= CORUN_TASK_WAITKIDS;
+  if (mode == SELECT)  /* the first to end stops the rest at once */
+    self->flags |= CORUN_TASK_SELECT;
   self->wake = CORUN_WAKE_NONE;
   return corun__sched_wait(L, mode, k_branches);
 }

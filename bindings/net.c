@@ -105,7 +105,8 @@ static int begin(lua_State *L, Request *r, const char *fname, int rc) {
   r->orphaned = 1;  /* if the wait cannot be prepared, the callback frees */
   r->w = corunL_io_prepare(L, fname, cancel_request, r);
   r->orphaned = 0;
-  return corun_wait(L, r->w);
+  return corun__wait_k(L, r->w, (lua_KContext)lua_gettop(L),
+                       corunL_io_k_adopt);
 }
 
 /* ----------------------------------------------------------- connect */
@@ -116,7 +117,7 @@ static int push_connection(lua_State *L, void *ud) {
   Request *r = ud;
   corun_Stream *s = r->s;
   r->s = NULL;
-  corunL_stream_push(L, s, corun__waker_task(r->rt, r->w));
+  corunL_stream_push_pending(L, s, corun__waker_task(r->rt, r->w));
   return 1;
 }
 
@@ -191,7 +192,7 @@ static void on_resolved_connect(uv_getaddrinfo_t *req, int status,
 
 /* corun.net.connect(host, port) -> connection, or nil, err */
 static int l_connect(lua_State *L) {
-  const char *host = luaL_checkstring(L, 1);
+  const char *host = corunL_checkstring(L, "corun.net.connect", 1, NULL);
   int port = corunL_checkport(L, "corun.net.connect", 2), rc;
   struct sockaddr_storage sa;
   Request *r;
@@ -248,23 +249,20 @@ static int accept_one(lua_State *L, Server *sv, corun_Task *owner) {
   return 1;
 }
 
-static int push_accepted(lua_State *L, void *ud) {
-  Server *sv = ud;
-  corun_Waker w = sv->acceptor;
-  sv->acceptor = 0;
-  if (sv->err != 0)
-    return corunL_io_fail(L, sv->err, NULL);
-  return accept_one(L, sv, corun__waker_task(sv->rt, w));
-}
-
+/* A connection came (or the server failed): the acceptor, if any, takes
+   it in its continuation (k_accept), so that an acceptor cancelled in
+   between leaves it to the next accept. */
 static void on_connection(uv_stream_t *server, int status) {
   Server *sv = server->data;
   if (status < 0)
     sv->err = status;
   else
     sv->pending++;
-  if (sv->acceptor != 0)
-    corunL_io_wake(sv->rt, sv->acceptor, push_accepted, sv);
+  if (sv->acceptor != 0) {
+    corun_Waker w = sv->acceptor;
+    sv->acceptor = 0;
+    corun_wake(sv->rt->S, w, 0);
+  }
 }
 
 static void cancel_accept(corun_Waker w, void *ud) {
@@ -273,29 +271,36 @@ static void cancel_accept(corun_Waker w, void *ud) {
     sv->acceptor = 0;
 }
 
+static int accept_step(lua_State *L);
+
 static int k_accept(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   corun__wait_check(L, (int)ctx);
-  if (lua_gettop(L) > (int)ctx)
-    return lua_gettop(L) - (int)ctx;
-  return corunL_io_fail(L, UV_ECANCELED, "the server was closed");
+  return accept_step(L);
+}
+
+/* Stack: server.  Take a pending connection, or wait for one. */
+static int accept_step(lua_State *L) {
+  Server *sv = (Server *)*(corun_Io **)lua_touserdata(L, 1);
+  corun_Runtime *rt = corunL_state(L)->rt;
+  if (sv == NULL)
+    return corunL_io_fail(L, UV_ECANCELED, "the server was closed");
+  if (sv->err != 0)
+    return corunL_io_fail(L, sv->err, NULL);
+  if (sv->pending > 0)
+    return accept_one(L, sv, rt->current);
+  if (sv->acceptor != 0)
+    return corunL_error(L, "server:accept", "another task is already "
+                        "waiting in accept");
+  sv->acceptor = corunL_io_prepare(L, "server:accept", cancel_accept, sv);
+  return corun__wait_k(L, sv->acceptor, 1, k_accept);
 }
 
 /* server:accept() -> connection, or nil, err; waits for one. */
 static int sv_accept(lua_State *L) {
-  Server *sv = (Server *)corunL_io_check(L, "server:accept", CORUN_SERVER,
-                                         "server");
-  corun_Runtime *rt = corunL_state(L)->rt;
-  if (sv->err != 0)
-    return corunL_io_fail(L, sv->err, NULL);
-  if (sv->acceptor != 0)
-    return corunL_error(L, "server:accept", "another task is already "
-                        "waiting in accept");
-  if (sv->pending > 0)
-    return accept_one(L, sv, rt->current);
+  corunL_io_check(L, "server:accept", CORUN_SERVER, "server");
   lua_settop(L, 1);
-  sv->acceptor = corunL_io_prepare(L, "server:accept", cancel_accept, sv);
-  return corun__wait_k(L, sv->acceptor, 1, k_accept);
+  return accept_step(L);
 }
 
 static int sv_address(lua_State *L) {
@@ -321,24 +326,25 @@ static int sv_close(lua_State *L) {
 static int sv_tostring(lua_State *L) {
   Server *sv = (Server *)corunL_io_peek(L, "server:__tostring",
                                         CORUN_SERVER);
-  if (sv == NULL) {
+  struct sockaddr_storage sa;
+  int len = sizeof sa;
+  if (sv == NULL)
     lua_pushliteral(L, "corun.Server (closed)");
-    return 1;
+  else if (uv_tcp_getsockname(&sv->tcp, (struct sockaddr *)&sa, &len) != 0)
+    lua_pushliteral(L, "corun.Server (?)");
+  else {  /* no ownership check: any task may print it */
+    corunL_push_addr(L, (struct sockaddr *)&sa);
+    lua_pushfstring(L, "corun.Server (%s:%d)", lua_tostring(L, -2),
+                    (int)lua_tointeger(L, -1));
   }
-  lua_pushliteral(L, "corun.Server (");
-  if (sv_address(L) == 2) {
-    lua_pushfstring(L, "%s:%s)", lua_tostring(L, -2), lua_tostring(L, -1));
-    lua_remove(L, -2);
-    lua_remove(L, -2);
-  }
-  lua_concat(L, 2);
   return 1;
 }
 
-/* Bind and listen on 'sa'; push the server, or nil, err. */
+/* Bind and listen on 'sa'; push the server, or nil, err.  'pending':
+   made in a callback for 'owner', which waits (corun__io_open_pending). */
 static int start_server(lua_State *L, corun_Runtime *rt, corun_Task *owner,
                         const struct sockaddr *sa, int backlog,
-                        const char *where) {
+                        const char *where, int pending) {
   Server *sv = calloc(1, sizeof *sv);
   int rc;
   if (sv == NULL)
@@ -355,7 +361,10 @@ static int start_server(lua_State *L, corun_Runtime *rt, corun_Task *owner,
     uv_close((uv_handle_t *)&sv->tcp, server_closed);
     return corunL_io_fail(L, rc, "%s", where);
   }
-  corun__io_open(rt, &sv->io, owner, server_close);
+  if (pending)
+    corun__io_open_pending(rt, &sv->io, owner, server_close);
+  else
+    corun__io_open(rt, &sv->io, owner, server_close);
   corunL_io_push(L, &sv->io, CORUN_SERVER);
   return 1;
 }
@@ -363,7 +372,7 @@ static int start_server(lua_State *L, corun_Runtime *rt, corun_Task *owner,
 static int push_server(lua_State *L, void *ud) {
   Request *r = ud;
   return start_server(L, r->rt, corun__waker_task(r->rt, r->w),
-                      r->ai->ai_addr, r->backlog, r->where);
+                      r->ai->ai_addr, r->backlog, r->where, 1);
 }
 
 static void on_resolved_listen(uv_getaddrinfo_t *req, int status,
@@ -380,13 +389,18 @@ static void on_resolved_listen(uv_getaddrinfo_t *req, int status,
 
 /* corun.net.listen(host, port[, backlog]) -> server, or nil, err */
 static int l_listen(lua_State *L) {
-  const char *host = luaL_checkstring(L, 1);
+  const char *host = corunL_checkstring(L, "corun.net.listen", 1, NULL);
   int port = corunL_checkport(L, "corun.net.listen", 2);
-  lua_Integer backlog = luaL_optinteger(L, 3, 511);
+  lua_Integer backlog = 511;
   corun_Task *self = corunL_task(L, "corun.net.listen");
   struct sockaddr_storage sa;
   Request *r;
   char where[280];
+  if (!lua_isnoneornil(L, 3)) {
+    if (!lua_isinteger(L, 3))
+      return corunL_typeerror(L, "corun.net.listen", 3, "integer");
+    backlog = lua_tointeger(L, 3);
+  }
   if (backlog < 1 || backlog > 65535)
     return corunL_error(L, "corun.net.listen", "bad argument #3 (backlog "
                         "must be 1..65535, got %I)", (LUAI_UACINT)backlog);
@@ -394,7 +408,7 @@ static int l_listen(lua_State *L) {
     snprintf(where, sizeof where, strchr(host, ':') ? "[%s]:%d" : "%s:%d",
              host, port);
     return start_server(L, self->rt, self, (struct sockaddr *)&sa,
-                        (int)backlog, where);
+                        (int)backlog, where, 0);
   }
   corunL_waiter(L, "corun.net.listen");
   r = new_request(L, host, port);
@@ -443,7 +457,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
 
 /* corun.dns.resolve(host) -> { "1.2.3.4", ... }, or nil, err */
 static int l_resolve(lua_State *L) {
-  const char *host = luaL_checkstring(L, 1);
+  const char *host = corunL_checkstring(L, "corun.dns.resolve", 1, NULL);
   Request *r;
   corunL_waiter(L, "corun.dns.resolve");
   r = new_request(L, host, 0);

@@ -44,6 +44,9 @@ struct corun_Stream {
   corun_Waker writer;     /* waits for the write queue, or 0 */
   unsigned nwrites;       /* write requests libuv has not finished */
   int handle_closed;      /* uv_close was called */
+  uv_timer_t linger;      /* a graceful close is forced when it fires */
+  int linger_on;          /* 'linger' was initialised */
+  int open_handles;       /* handles not closed yet: freed at 0 */
 };
 
 typedef struct WriteReq {
@@ -56,16 +59,29 @@ typedef struct WriteReq {
 
 static void on_closed(uv_handle_t *handle) {
   corun_Stream *s = handle->data;
+  if (--s->open_handles > 0)
+    return;
   free(s->buf);
   free(s);
 }
 
+/* Close the handle now (writes still queued are dropped) and free it. */
 static void really_close(corun_Stream *s) {
   if (s->handle_closed)
     return;
   s->handle_closed = 1;
   corun__io_done(&s->io);
+  if (s->linger_on) {
+    uv_timer_stop(&s->linger);
+    uv_close((uv_handle_t *)&s->linger, on_closed);
+  }
   uv_close(&s->h.handle, on_closed);
+}
+
+/* The writes of a closed stream did not go out in time: the peer does not
+   read.  Drop them, so that a server does not keep its descriptor. */
+static void on_linger(uv_timer_t *timer) {
+  really_close(timer->data);
 }
 
 /* Wake whoever waits: they find the stream closed. */
@@ -87,7 +103,14 @@ static void stream_close(corun_Io *io, int force) {
   }
   if (force || s->nwrites == 0)
     really_close(s);
-  /* else on_write closes it once the writes taken have gone out */
+  else if (uv_timer_init(s->rt->loop, &s->linger) == 0) {
+    /* on_write closes it once the writes taken have gone out, or
+       on_linger after CORUN_LINGER_MS */
+    s->linger_on = 1;
+    s->open_handles++;
+    s->linger.data = s;
+    uv_timer_start(&s->linger, on_linger, CORUN_LINGER_MS, 0);
+  }
 }
 
 corun_Stream *corunL_stream_alloc(corun_Runtime *rt, int pipe, int *err) {
@@ -98,6 +121,7 @@ corun_Stream *corunL_stream_alloc(corun_Runtime *rt, int pipe, int *err) {
   }
   s->rt = rt;
   s->is_pipe = pipe;
+  s->open_handles = 1;
   *err = pipe ? uv_pipe_init(rt->loop, &s->h.pipe, 0)
               : uv_tcp_init(rt->loop, &s->h.tcp);
   if (*err != 0) {
@@ -120,6 +144,12 @@ void corunL_stream_discard(corun_Stream *s) {
 
 void corunL_stream_push(lua_State *L, corun_Stream *s, corun_Task *owner) {
   corun__io_open(s->rt, &s->io, owner, stream_close);
+  corunL_io_push(L, &s->io, CORUN_STREAM);
+}
+
+void corunL_stream_push_pending(lua_State *L, corun_Stream *s,
+                                corun_Task *waiter) {
+  corun__io_open_pending(s->rt, &s->io, waiter, stream_close);
   corunL_io_push(L, &s->io, CORUN_STREAM);
 }
 
@@ -310,7 +340,7 @@ static int k_write(lua_State *L, int status, lua_KContext ctx) {
 static int s_write(lua_State *L) {
   corun_Stream *s = check(L, "connection:write");
   size_t len, off = 0;
-  const char *data = luaL_checklstring(L, 2, &len);
+  const char *data = corunL_checkstring(L, "connection:write", 2, &len);
   WriteReq *wr;
   uv_buf_t buf;
   int rc;
@@ -341,7 +371,8 @@ static int s_write(lua_State *L) {
       return corunL_io_fail(L, rc, NULL);
     }
     s->nwrites++;
-    if (uv_stream_get_write_queue_size(&s->h.stream) > WRITE_HIGH) {
+    if (uv_stream_get_write_queue_size(&s->h.stream) > WRITE_HIGH &&
+        lua_isyieldable(L)) {  /* else it is taken whole: no wait */
       corun_Waker w = corunL_io_prepare(L, "connection:write", cancel_wait,
                                         s);
       s->writer = w;
@@ -387,8 +418,10 @@ static void cancel_shutdown(corun_Waker w, void *ud) {
 
 static int s_shutdown(lua_State *L) {
   corun_Stream *s = check(L, "connection:shutdown");
-  ShutReq *r = calloc(1, sizeof *r);
+  ShutReq *r;
   int rc = 0;
+  corunL_waiter(L, "connection:shutdown");  /* before anything is done */
+  r = calloc(1, sizeof *r);
   if (r == NULL)
     return corunL_io_fail(L, UV_ENOMEM, NULL);
   if (s->werr != 0 || (rc = uv_shutdown(&r->req, &s->h.stream,

@@ -17,7 +17,11 @@ corun_Stream *corunL_stream_alloc(corun_Runtime *rt, int pipe, int *err);
 uv_stream_t *corunL_stream_handle(corun_Stream *s);
 /* Close and free a stream that never became a Lua object. */
 void corunL_stream_discard(corun_Stream *s);
-/* Make it a Lua object owned by task 'owner' and push it. */
+/* Make it a Lua object owned by task 'owner' (its root) and push it; the
+   _pending form, from a libuv callback, for the task waiting for it (see
+   corun__io_open_pending). */
 void corunL_stream_push(lua_State *L, corun_Stream *s, corun_Task *owner);
+void corunL_stream_push_pending(lua_State *L, corun_Stream *s,
+                                corun_Task *waiter);
 
 #endif

@@ -106,8 +106,10 @@ int corun_open(lua_State *L, uv_loop_t *loop);
 ** libuv handles and let go of everything corun held in the Lua state.
 ** The Lua state and the application's loop stay usable; on the
 ** application's loop, the handles finish closing (and corun's memory is
-** freed) the next time the application runs the loop, so run it once
-** (UV_RUN_NOWAIT is enough) before uv_loop_close.  CORUN_EINVAL if no
+** freed) the next time the application runs the loop, so run it before
+** uv_loop_close: once (UV_RUN_NOWAIT) is enough unless a name look-up or
+** a file operation was still running on libuv's thread pool, which
+** cannot be stopped: run it until uv_loop_alive is 0.  CORUN_EINVAL if no
 ** runtime is open; CORUN_EBUSY from inside a task, a step or a done
 ** callback, and for the runtime of corun_run (which closes it itself).
 */

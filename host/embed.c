@@ -270,6 +270,7 @@ int corun_spawn_file(lua_State *L, const char *path, corun_DoneFn done,
 int corun_abort(lua_State *L, lua_Integer id) {
   corun_Runtime *rt = runtime_of(L, "corun_abort");
   corun_Task *t = NULL;
+  int top = lua_gettop(L);
   if (rt == NULL)
     return CORUN_EINVAL;
   if (!lua_checkstack(L, 3))
@@ -278,7 +279,7 @@ int corun_abort(lua_State *L, lua_Integer id) {
   if (lua_rawgeti(L, -1, id) == LUA_TUSERDATA &&
       lua_getiuservalue(L, -1, 1) == LUA_TUSERDATA)
     t = lua_touserdata(L, -1);
-  lua_settop(L, lua_gettop(L) - 3);
+  lua_settop(L, top);
   if (t == NULL || t->state == CORUN_TASK_DONE)
     return fail(L, CORUN_EINVAL, "corun_abort: no task %lld spawned from "
                 "C is running", (long long)id);

@@ -25,6 +25,27 @@ void corun__io_open(corun_Runtime *rt, corun_Io *io, corun_Task *owner,
   corun__task_own(owner, &io->res);
 }
 
+/*
+** The same for an object a libuv callback makes for a task waiting in it
+** (a connection, a file): owned by that very task, a branch perhaps, so
+** that if the branch is cancelled before it runs again, its end closes
+** the object nobody will see; the wait's continuation then gives it to
+** the root task (corun__io_adopt), like everything a branch acquires.
+*/
+void corun__io_open_pending(corun_Runtime *rt, corun_Io *io,
+                            corun_Task *waiter,
+                            void (*close)(corun_Io *io, int force)) {
+  corun__io_open(rt, io, waiter, close);
+  corun__link_remove(&io->res.link);
+  corun__link_append(&waiter->owned, &io->res.link);
+}
+
+/* 'io', made while task 't' waited, reached it: its root task owns it. */
+void corun__io_adopt(corun_Io *io, corun_Task *t) {
+  if (io->closing == 0 && corun__link_linked(&io->res.link))
+    corun__task_own(t, &io->res);
+}
+
 /* Start closing 'io' (again, with 'force', if it closes gracefully):
    Lua sees it closed at once. */
 void corun__io_close(corun_Io *io, int force) {

@@ -34,6 +34,10 @@ struct corun_Io {
 
 void corun__io_open(corun_Runtime *rt, corun_Io *io, corun_Task *owner,
                     void (*close)(corun_Io *io, int force));
+void corun__io_open_pending(corun_Runtime *rt, corun_Io *io,
+                            corun_Task *waiter,
+                            void (*close)(corun_Io *io, int force));
+void corun__io_adopt(corun_Io *io, corun_Task *t);
 void corun__io_close(corun_Io *io, int force);
 void corun__io_done(corun_Io *io);
 void corun__io_close_all(corun_Runtime *rt);

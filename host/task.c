@@ -563,11 +563,19 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
     pool_return(rt, t);
   corun__sched_unwait(t);
   if ((t->flags & CORUN_TASK_BRANCH) && t->u.parent != NULL) {
+    corun_Task *parent = t->u.parent;
     t->deadline = ++rt->done_seq;  /* its completion order */
-    if (t->u.parent->flags & CORUN_TASK_WAITKIDS)
-      corun__sched_wake(t->u.parent, CORUN_WAKE_SIGNAL);
+    if (parent->flags & CORUN_TASK_WAITKIDS)
+      corun__sched_wake(parent, CORUN_WAKE_SIGNAL);
     corun__link_remove(&t->sibling);
     t->u.parent = NULL;
+    if ((parent->flags & CORUN_TASK_SELECT) &&
+        outcome != CORUN_OUTCOME_CANCELLED) {  /* it decides the select: */
+      for (l = parent->children.next; l != &parent->children; l = l->next)
+        corun__task_abort(corun__container_of(l, corun_Task, sibling));
+      parent->flags &= (unsigned short)~CORUN_TASK_SELECT;  /* no branch
+        woken meanwhile may complete and have its results dropped */
+    }
   }
   while ((l = corun__link_first(&t->children)) != NULL) {
     corun_Task *child = corun__container_of(l, corun_Task, sibling);

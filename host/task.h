@@ -81,6 +81,8 @@ typedef enum {
                                      it (a slot of rt->waiters names it) */
 #define CORUN_TASK_CSPAWN   0x400 /* spawned from C (corun_spawn): its end
                                      is told to the host */
+#define CORUN_TASK_SELECT   0x800 /* waits in corun.select: the first branch
+                                     to end stops the others at once */
 
 /*
 ** A sync object's queue of waiters (semaphore, mutex, notify).  A waiter

@@ -458,6 +458,85 @@ describe("connection", function()
                  "this connection", err)
   end)
 
+  it("takes a write whole without waiting where the task cannot wait " ..
+     "(inside a C function)", function()
+    local err, received = run(function()
+      local server, port = listen()
+      local conn = assert(corun.net.connect("127.0.0.1", port))
+      local peer = assert(server:accept())
+      local big = string.rep("w", 8 * 1024 * 1024)
+      local ok, e = pcall(string.gsub, "a", "a", function()
+        return tostring(conn:write(big))
+      end)
+      conn:close()
+      local n = 0
+      while true do
+        local d = peer:read()
+        if not d then break end
+        n = n + #d
+      end
+      server:close()
+      return e, n
+    end)
+    assert.equal("true", err)          -- taken whole, no wait
+    assert.equal(8 * 1024 * 1024, received)
+  end)
+
+  it("closes a connection whose peer never reads within seconds, " ..
+     "dropping what it could not send", function()
+    local before, during, after = run(function()
+      local function fds() return #assert(corun.fs.list("/proc/self/fd")) end
+      local server, port = listen()
+      local before = fds()
+      local client = assert(corun.net.connect("127.0.0.1", port))
+      local conn = assert(server:accept())
+      repeat until not corun.timeout(0.05, conn.write, conn, ("q"):rep(65536))
+      conn:close()                     -- writes queued: a graceful close
+      local during = fds()
+      corun.sleep(2.5)                 -- CORUN_LINGER_MS, then forced
+      local after = fds()
+      client:close()
+      server:close()
+      return before, during, after
+    end)
+    assert.equal(before + 2, during)   -- client and server ends
+    assert.equal(before + 1, after)    -- the server end is gone
+  end)
+
+  it("names the function in misuse errors", function()
+    local msgs = run(function()
+      local server, port = listen()
+      local conn = assert(corun.net.connect("127.0.0.1", port))
+      local got = {
+        select(2, pcall(corun.net.connect, nil, 80)),
+        select(2, pcall(corun.net.listen, "127.0.0.1", 0, "x")),
+        select(2, pcall(conn.write, conn, {})),
+        select(2, pcall(corun.dns.resolve, 7)),
+      }
+      conn:close()
+      server:close()
+      return got
+    end)
+    assert.same({
+      "corun.net.connect: bad argument #1 (string expected, got nil)",
+      "corun.net.listen: bad argument #3 (integer expected, got string)",
+      "connection:write: bad argument #2 (string expected, got table)",
+      "corun.dns.resolve: bad argument #1 (string expected, got number)",
+    }, msgs)
+  end)
+
+  it("prints a server from any task", function()
+    local text = run(function()
+      local server = listen()
+      local h = corun.spawn(function(s) corun.sleep(0.05) s:close() end,
+                            server)
+      local t = tostring(server)
+      h:await()
+      return t
+    end)
+    assert.truthy(text:find("^corun.Server %(127%.0%.0%.1:%d+%)$"), text)
+  end)
+
   it("says where each end is", function()
     local ph, pp, ah, ap, port = run(function()
       local server, port = listen()
@@ -476,6 +555,48 @@ describe("connection", function()
 end)
 
 describe("server:accept", function()
+  it("leaves a connection that came for a cancelled accept to the next one",
+     function()
+    -- each round, a byte for the read branch and a client for the accept
+    -- branch arrive together; when the read branch wins, the accept
+    -- branch is cancelled, perhaps after its connection came: the next
+    -- accept must still get it
+    local won, lost = run(function()
+      local server, port = listen()
+      local tx, rx = corun.channel()
+      local p1 = assert(corun.net.connect("127.0.0.1", port))
+      local c1 = assert(server:accept())
+      corun.spawn(function(p1, rx)
+        local clients = {}
+        while true do
+          local round = rx:recv()
+          if not round then break end
+          if round % 2 == 1 then p1:write("x") end   -- both orders
+          clients[#clients + 1] = assert(corun.net.connect("127.0.0.1", port))
+          if round % 2 == 0 then p1:write("x") end
+        end
+      end, p1, rx)
+      local won, lost = { 0, 0 }, 0
+      for round = 1, 20 do
+        tx:send(round)
+        local i = corun.select(function() return c1:read() end,
+                               function() return server:accept() end)
+        won[i] = won[i] + 1
+        if i == 1 then                 -- the connection must still be there
+          local ok, conn = corun.timeout(0.2, server.accept, server)
+          if ok and conn then conn:close() else lost = lost + 1 end
+        else                           -- the byte must still be there
+          assert(corun.timeout(0.2, c1.read, c1))
+        end
+      end
+      tx:close()
+      server:close()
+      return won, lost
+    end)
+    assert.equal(0, lost)
+    assert.equal(20, won[1] + won[2])
+  end)
+
   it("is cancelled by a timeout and the server goes on", function()
     local ok, err, later = run(function()
       local server, port = listen()
