@@ -141,6 +141,7 @@ describe("corun's C API", function()
       "spawn a number: 4 corun_spawn: no function below the arguments",
       "spawn bad chunk: 1 corun_spawn_chunk: bad:1: unexpected symbol near '+'",
       "abort unknown task: 4 corun_abort: no task 12345 spawned from C is running",
+      "stack after abort: 2, top host value B",
       "wake bogus waker: 5 corun_wake: the wait is over (woken already, or its task was cancelled)",
       "step bad mode: 4 corun_step: unknown mode 9",
       "close: 0 ",

@@ -187,7 +187,12 @@ static void errors(void) {
                                               NULL, NULL, &id));
   say(L, "spawn missing file", corun_spawn_file(L, "/nonexistent/x.lua",
                                                 NULL, NULL, &id));
+  lua_pushliteral(L, "host value A");
+  lua_pushliteral(L, "host value B");
   say(L, "abort unknown task", corun_abort(L, 12345));
+  printf("stack after abort: %d, top %s\n", lua_gettop(L),
+         lua_tostring(L, -1));
+  lua_settop(L, 0);
   lua_pushinteger(L, 1);
   say(L, "wake bogus waker", corun_wake(L, 0x500000001ull, 1));
   say(L, "step bad mode", corun_step(L, 9));
