@@ -607,6 +607,24 @@ describe("corun.try_join", function()
 end)
 
 describe("corun.select", function()
+  it("leaves a message for a branch woken in the same turn as the winner",
+     function()
+    local first, later = run(function()
+      local tx1, rx1 = corun.channel()
+      local tx2, rx2 = corun.channel()
+      corun.spawn(function(tx1, tx2)
+        tx1:send("one")
+        tx2:send("two")                -- both receivers wake in one turn
+      end, tx1, tx2)
+      local _, v = corun.select(function() return rx1:recv() end,
+                                function() return rx2:recv() end)
+      return v, rx2:try_recv()
+    end)
+    assert.equal("one", first)
+    assert.equal("two", later)         -- not taken by the losing branch
+  end)
+
+
   it("returns the index and all results of the first function to finish",
      function()
     local r = run(function()
