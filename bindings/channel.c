@@ -77,12 +77,12 @@ static void tx_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
 
 static const corun_Class tx_class = {0, tx_take};
 
-/* Queue the value on top (popped) in the channel at 'chidx'. */
+/* Queue the value on top in the channel at 'chidx'; the queue table is
+   left in its place (callers return what they push next). */
 static void enqueue(lua_State *L, int chidx, corun_Channel *ch) {
   lua_getiuservalue(L, chidx, 1);
   lua_insert(L, -2);
   lua_rawseti(L, -2, ch->head + ch->count);
-  lua_pop(L, 1);
   ch->count++;
   corun__channel_pushed(ch);
 }
@@ -133,7 +133,7 @@ static int tx_send(lua_State *L) {
   corun_Task *self;
   corun_Channel *ch;
   corunL_checkself(L, "Sender:send", "Sender");
-  self = corunL_waiter(L, "Sender:send");
+  self = corunL_task(L, "Sender:send");
   lua_settop(L, 2);
   ch = push_channel(L);                    /* tx v ch */
   if (ch->closed)
@@ -145,6 +145,7 @@ static int tx_send(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
+  corunL_waiter(L, "Sender:send");  /* it waits: it must be able to */
   corun__sync_wait(&ch->senders_waiting, self, 1);
   return corun__sched_wait(L, 0, k_send);
 }
@@ -218,13 +219,13 @@ static Receiver *check_rx(lua_State *L, const char *fname) {
   return rx;
 }
 
-/* Take the first message of the channel at 'chidx' onto the stack. */
+/* Take the first message of the channel at 'chidx' onto the top of the
+   stack (the queue table stays below it: callers return 1). */
 static void dequeue(lua_State *L, int chidx, corun_Channel *ch) {
   lua_getiuservalue(L, chidx, 1);
   lua_rawgeti(L, -1, ch->head);
   lua_pushnil(L);
   lua_rawseti(L, -3, ch->head);
-  lua_remove(L, -2);
   ch->head++;
   if (--ch->count == 0)
     ch->head = 1;
@@ -249,6 +250,7 @@ static int recv_step(lua_State *L) {  /* rx ch */
     lua_pushnil(L);
     return 1;
   }
+  corunL_waiter(L, "Receiver:recv");  /* it waits: it must be able to */
   corun__sched_block(self, &ch->receivers);
   return corun__sched_wait(L, 0, k_recv);
 }
@@ -257,7 +259,7 @@ static int recv_step(lua_State *L) {  /* rx ch */
    channel closed) and the queue is drained. */
 static int rx_recv(lua_State *L) {
   check_rx(L, "Receiver:recv");
-  corunL_waiter(L, "Receiver:recv");
+  corunL_task(L, "Receiver:recv");
   lua_settop(L, 1);
   push_channel(L);
   return recv_step(L);
