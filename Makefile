@@ -27,7 +27,8 @@ CORE_SRC := host/runtime.c host/task.c host/sched.c host/timer.c \
             bindings/join.c bindings/joinset.c host/joinset.c \
             bindings/sync.c host/sync.c bindings/channel.c host/channel.c \
             host/embed.c host/io.c bindings/io.c bindings/stream.c \
-            bindings/net.c bindings/fs.c bindings/process.c bindings/signal.c
+            bindings/net.c bindings/fs.c bindings/fsreq.c bindings/file.c \
+            bindings/process.c bindings/signal.c
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 HEADERS  := $(wildcard host/*.h bindings/*.h)
 
