@@ -208,13 +208,22 @@ static void rx_release(lua_State *L, corun_Resource *r) {
   corun__channel_close(ch);
 }
 
+/* The receiver at index 1, used by the task that owns it: the one that
+   made the channel or the one it moved to (0 once it left every task:
+   anyone).  Outside every task (try_recv, close) there is nobody to
+   check. */
 static Receiver *check_rx(lua_State *L, const char *fname) {
   Receiver *rx = corunL_checkself(L, fname, "Receiver");
-  if (rx->moved_to != 0) {
-    corun_Runtime *rt = corunL_state(L)->rt;
-    if (rt == NULL || rt->current == NULL || rt->current->id != rx->moved_to)
-      corunL_error(L, "corun", "channel receiver was moved to task %I",
-                   (LUAI_UACINT)rx->moved_to);
+  lua_Integer owner = rx->ch->rx_owner;
+  corun_Runtime *rt = corunL_state(L)->rt;
+  if (owner != 0 && rt != NULL && rt->current != NULL) {
+    if (corun__task_root(rt->current)->id != owner) {
+      if (rx->moved_to != 0)
+        corunL_error(L, "corun", "channel receiver was moved to task %I",
+                     (LUAI_UACINT)owner);
+      corunL_error(L, "corun", "channel receiver belongs to task %I",
+                   (LUAI_UACINT)owner);
+    }
   }
   return rx;
 }

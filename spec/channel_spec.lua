@@ -856,6 +856,25 @@ describe("Sender:close", function()
 end)
 
 describe("Receiver:recv", function()
+  it("raises in a task that reached the receiver without owning it " ..
+     "(through a global)", function()
+    local err, still = run(function()
+      local tx, rx = corun.channel()
+      RX_GLOBAL = rx                   -- no crossing: no move
+      local h = corun.spawn(function()
+        return select(2, pcall(RX_GLOBAL.recv, RX_GLOBAL))
+      end)
+      local _, e = h:await()
+      RX_GLOBAL = nil
+      tx:send("kept")
+      return e, rx:recv()
+    end)
+    assert.truthy(err:find("^corun: channel receiver belongs to task %d+$"),
+                  err)
+    assert.equal("kept", still)
+  end)
+
+
   it("returns the next message", function()
     local v = run(function()
       local tx, rx = corun.channel()
