@@ -31,6 +31,8 @@ typedef struct Owned {
   void *object;           /* borrows: the corun_Semaphore or corun_Mutex */
   lua_Integer k;          /* permits held (a guard: 1) */
   lua_Integer moved_to;   /* moved into this task, or 0 */
+  lua_Integer owner;      /* the task that may use it (the one that got it
+                             or the one it moved to), or 0: any */
   int released;           /* given back (or forgotten) */
 } Owned;
 
@@ -46,6 +48,7 @@ static Owned *push_owned(lua_State *L, int obj, void *object, lua_Integer k,
   o->object = object;
   o->k = k;
   o->moved_to = 0;
+  o->owner = corun__task_root(corunL_state(L)->rt->current)->id;
   o->released = 0;
   lua_pushvalue(L, obj);
   lua_setiuservalue(L, -2, 1);
@@ -59,11 +62,14 @@ static Owned *push_owned(lua_State *L, int obj, void *object, lua_Integer k,
 static Owned *check_owned(lua_State *L, const char *fname, const char *tname,
                           const char *kind) {
   Owned *o = corunL_checkself(L, fname, tname);
-  if (o->moved_to != 0) {
-    corun_Runtime *rt = corunL_state(L)->rt;
-    if (rt == NULL || rt->current == NULL || rt->current->id != o->moved_to)
+  corun_Runtime *rt = corunL_state(L)->rt;
+  if (o->owner != 0 && (rt == NULL || rt->current == NULL ||
+                        corun__task_root(rt->current)->id != o->owner)) {
+    if (o->moved_to != 0)
       corunL_error(L, "corun", "%s was moved to task %I", kind,
-                   (LUAI_UACINT)o->moved_to);
+                   (LUAI_UACINT)o->owner);
+    corunL_error(L, "corun", "%s belongs to task %I", kind,
+                 (LUAI_UACINT)o->owner);
   }
   return o;
 }
@@ -97,6 +103,7 @@ static void owned_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
   else
     corun__link_remove(&o->res.link);  /* out of a task: nobody owns it */
   o->moved_to = id;
+  o->owner = id;
 }
 
 static const corun_Class shared_class = {0, NULL};
@@ -241,8 +248,8 @@ static int p_forget(lua_State *L) {
 /* Does the running task own 'o' (it did not move elsewhere)? */
 static int held_here(lua_State *L, Owned *o) {
   corun_Runtime *rt = corunL_state(L)->rt;
-  return o->moved_to == 0 ||
-         (rt != NULL && rt->current != NULL && rt->current->id == o->moved_to);
+  return o->owner == 0 || (rt != NULL && rt->current != NULL &&
+                           corun__task_root(rt->current)->id == o->owner);
 }
 
 /* <close>: give back, unless it moved to another task (which owns it). */

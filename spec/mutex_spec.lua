@@ -399,6 +399,23 @@ describe("MutexGuard.value", function()
 end)
 
 describe("MutexGuard:unlock", function()
+  it("raises in a task that reached the guard without owning it " ..
+     "(through a global)", function()
+    local err = run(function()
+      local m = corun.Mutex({ n = 0 })
+      GUARD_GLOBAL = m:lock()
+      local h = corun.spawn(function()
+        return select(2, pcall(GUARD_GLOBAL.unlock, GUARD_GLOBAL))
+      end)
+      local _, e = h:await()
+      GUARD_GLOBAL:unlock()
+      GUARD_GLOBAL = nil
+      return e
+    end)
+    assert.truthy(err:find("^corun: mutex guard belongs to task %d+$"), err)
+  end)
+
+
   it("unlocks the mutex", function()
     local ok = run(function()
       local m = corun.Mutex(0)

@@ -702,6 +702,27 @@ describe("Semaphore:close", function()
 end)
 
 describe("Permit:release", function()
+  it("raises in a task that reached the permit without owning it " ..
+     "(through a global); <close> there leaves it alone", function()
+    local err, avail = run(function()
+      local sem = corun.Semaphore(1)
+      PERMIT_GLOBAL = sem:acquire()
+      local h = corun.spawn(function()
+        local ok, e = pcall(PERMIT_GLOBAL.release, PERMIT_GLOBAL)
+        do local p <close> = PERMIT_GLOBAL end   -- not ours: kept
+        return e
+      end)
+      local _, e = h:await()
+      local before = sem:available_permits()
+      PERMIT_GLOBAL:release()
+      PERMIT_GLOBAL = nil
+      return e, { before, sem:available_permits() }
+    end)
+    assert.truthy(err:find("^corun: permit belongs to task %d+$"), err)
+    assert.same({ 0, 1 }, avail)
+  end)
+
+
   it("gives the permits back", function()
     local before, after = run(function()
       local sem = corun.Semaphore(3)
