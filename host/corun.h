@@ -94,8 +94,10 @@ int corun_run(lua_State *L, int nargs, int flags, int *nresults);
 ** and a timer to the loop; they keep it running only while tasks are
 ** ready or sleeping.  It also installs corun's coroutine.resume and
 ** coroutine.wrap (as `require "corun"` does), so that a native wait
-** inside a task's own coroutines passes through them.  CORUN_EBUSY if a
-** runtime is already open on L's state.
+** inside a task's own coroutines passes through them.  If SIGPIPE still
+** has its default action, it is set to ignored (a write to a closed peer
+** then fails with EPIPE instead of killing the process; corun_run does
+** the same).  CORUN_EBUSY if a runtime is already open on L's state.
 */
 int corun_open(lua_State *L, uv_loop_t *loop);
 
