@@ -33,6 +33,7 @@ typedef struct Request {
   int status;             /* libuv error of the last step */
   int port;
   int backlog;            /* listen */
+  corunL_Push push;       /* listen, resolve: the answer once resolved */
   char where[280];        /* "host:port", for messages */
 } Request;
 
@@ -91,6 +92,20 @@ static int start_lookup(Request *r, const char *host, uv_getaddrinfo_cb cb) {
 static int push_failure(lua_State *L, void *ud) {
   Request *r = ud;
   return corunL_io_fail(L, r->status, "%s", r->where);
+}
+
+/* A look-up for listen or resolve ended: answer with r->push (which
+   answers the failure too). */
+static void on_resolved(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *ai) {
+  Request *r = (Request *)req;
+  r->resolving = 0;
+  r->ai = ai;
+  if (!r->orphaned) {
+    r->status = status;
+    corunL_io_wake(r->rt, r->w, r->push, r);
+  }
+  request_free(r);
 }
 
 /* The task waits for request 'r', whose first step started with 'rc'; if
@@ -371,20 +386,10 @@ static int start_server(lua_State *L, corun_Runtime *rt, corun_Task *owner,
 
 static int push_server(lua_State *L, void *ud) {
   Request *r = ud;
+  if (r->status != 0)
+    return push_failure(L, r);
   return start_server(L, r->rt, corun__waker_task(r->rt, r->w),
                       r->ai->ai_addr, r->backlog, r->where, 1);
-}
-
-static void on_resolved_listen(uv_getaddrinfo_t *req, int status,
-                               struct addrinfo *ai) {
-  Request *r = (Request *)req;
-  r->resolving = 0;
-  r->ai = ai;
-  if (!r->orphaned) {
-    r->status = status;
-    corunL_io_wake(r->rt, r->w, status == 0 ? push_server : push_failure, r);
-  }
-  request_free(r);
 }
 
 /* corun.net.listen(host, port[, backlog]) -> server, or nil, err */
@@ -413,8 +418,8 @@ static int l_listen(lua_State *L) {
   corunL_waiter(L, "corun.net.listen");
   r = new_request(L, host, port);
   r->backlog = (int)backlog;
-  return begin(L, r, "corun.net.listen",
-               start_lookup(r, host, on_resolved_listen));
+  r->push = push_server;
+  return begin(L, r, "corun.net.listen", start_lookup(r, host, on_resolved));
 }
 
 /* --------------------------------------------------------------- dns */
@@ -443,18 +448,6 @@ static int push_addresses(lua_State *L, void *ud) {
   return 1;
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status,
-                        struct addrinfo *ai) {
-  Request *r = (Request *)req;
-  r->resolving = 0;
-  r->ai = ai;
-  if (!r->orphaned) {
-    r->status = status;
-    corunL_io_wake(r->rt, r->w, push_addresses, r);
-  }
-  request_free(r);
-}
-
 /* corun.dns.resolve(host) -> { "1.2.3.4", ... }, or nil, err */
 static int l_resolve(lua_State *L) {
   const char *host = corunL_checkstring(L, "corun.dns.resolve", 1, NULL);
@@ -462,6 +455,7 @@ static int l_resolve(lua_State *L) {
   corunL_waiter(L, "corun.dns.resolve");
   r = new_request(L, host, 0);
   snprintf(r->where, sizeof r->where, "%s", host);
+  r->push = push_addresses;
   return begin(L, r, "corun.dns.resolve",
                start_lookup(r, host, on_resolved));
 }
