@@ -66,6 +66,27 @@ corun_Task *corunL_waiter(lua_State *L, const char *fname) {
   return t;
 }
 
+/* Does the running task own an object owned by task 'owner' (0: by
+   none, so by anyone)?  Outside every task: only if by none. */
+int corunL_owned_here(lua_State *L, lua_Integer owner) {
+  corun_Runtime *rt = corunL_state(L)->rt;
+  return owner == 0 || (rt != NULL && rt->current != NULL &&
+                        corun__task_root(rt->current)->id == owner);
+}
+
+/* An object owned by one task ('owner') is used by the running task:
+   raise "corun: <what> was moved to task N" ('moved') or "corun: <what>
+   belongs to task N" if that is another task.  Outside every task there
+   is nobody to check (the caller requires a task if it must). */
+void corunL_check_owner(lua_State *L, lua_Integer owner, int moved,
+                        const char *what) {
+  corun_Runtime *rt = corunL_state(L)->rt;
+  if (rt == NULL || rt->current == NULL || corunL_owned_here(L, owner))
+    return;
+  corunL_error(L, "corun", "%s %s task %I", what,
+               moved ? "was moved to" : "belongs to", (LUAI_UACINT)owner);
+}
+
 /* Register metatable 'name' with methods in __index; leaves it on top.
    The functions get the corun_State (on top of L) as upvalue 1 and the
    metatable as upvalue 2 (see corunL_checkself). */

@@ -214,17 +214,8 @@ static void rx_release(lua_State *L, corun_Resource *r) {
    check. */
 static Receiver *check_rx(lua_State *L, const char *fname) {
   Receiver *rx = corunL_checkself(L, fname, "Receiver");
-  lua_Integer owner = rx->ch->rx_owner;
-  corun_Runtime *rt = corunL_state(L)->rt;
-  if (owner != 0 && rt != NULL && rt->current != NULL) {
-    if (corun__task_root(rt->current)->id != owner) {
-      if (rx->moved_to != 0)
-        corunL_error(L, "corun", "channel receiver was moved to task %I",
-                     (LUAI_UACINT)owner);
-      corunL_error(L, "corun", "channel receiver belongs to task %I",
-                   (LUAI_UACINT)owner);
-    }
-  }
+  corunL_check_owner(L, rx->ch->rx_owner, rx->moved_to != 0,
+                     "channel receiver");
   return rx;
 }
 
@@ -311,9 +302,7 @@ static int rx_gc(lua_State *L) {  /* collected: nobody can receive */
 /* <close>: close, unless it moved to another task (which owns it). */
 static int rx_closevar(lua_State *L) {
   Receiver *rx = lua_touserdata(L, 1);
-  corun_Runtime *rt = corunL_state(L)->rt;
-  if (rx->moved_to == 0 || (rt != NULL && rt->current != NULL &&
-                            rt->current->id == rx->moved_to))
+  if (corunL_owned_here(L, rx->ch->rx_owner))
     return rx_gc(L);
   return 0;
 }

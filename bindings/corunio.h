@@ -46,6 +46,17 @@ void corunL_io_newclass(lua_State *L, const char *tname,
 corun_Waker corunL_io_prepare(lua_State *L, const char *fname,
                               corun_CancelFn cancel, void *ud);
 
+/* The end of a function whose libuv request has just started: prepare the
+   wait ('*orphaned' is set meanwhile, so that if that raises, the
+   request's callback frees it), store the waker in '*w' and suspend; the
+   results are those the callback wakes the task with (objects among them
+   go to the task's root: corunL_io_k_adopt).  Use it as
+     return corunL_io_wait_request(L, fname, cancel, r, &r->orphaned, &r->w);
+*/
+int corunL_io_wait_request(lua_State *L, const char *fname,
+                           corun_CancelFn cancel, void *req, int *orphaned,
+                           corun_Waker *w);
+
 /* From a libuv callback: wake the task waiting in 'w' with the values
    'push' pushes (returning how many), in protected mode on the runtime's
    scheduler thread; a memory error wakes it with that error instead (a

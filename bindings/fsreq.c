@@ -219,11 +219,8 @@ int corunL_fs_begin(lua_State *L, Req *r, const char *fname, int rc) {
     corunL_fs_req_free(r);
     return 2;
   }
-  r->orphaned = 1;  /* if the wait cannot be prepared, the callback frees */
-  r->w = corunL_io_prepare(L, fname, corunL_fs_cancel_req, r);
-  r->orphaned = 0;
-  return corun__wait_k(L, r->w, (lua_KContext)lua_gettop(L),
-                       corunL_io_k_adopt);  /* a file opened: ours */
+  return corunL_io_wait_request(L, fname, corunL_fs_cancel_req, r,
+                                &r->orphaned, &r->w);
 }
 
 /* --------------------------------------------------------- arguments */

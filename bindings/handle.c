@@ -24,12 +24,9 @@ static corun_Task *check_handle(lua_State *L, const char *fname) {
     }
     lua_pop(L, 1);
     if (ok) {
-      if (t->owner != 0) {
-        corun_Runtime *rt = corunL_state(L)->rt;
-        if (rt == NULL || rt->current == NULL || rt->current->id != t->owner)
-          corunL_error(L, "corun", "JoinHandle was moved to task %I",
-                       (LUAI_UACINT)t->owner);
-      }
+      if (!corunL_owned_here(L, t->owner))  /* 0: not moved, anyone's */
+        corunL_error(L, "corun", "JoinHandle was moved to task %I",
+                     (LUAI_UACINT)t->owner);
       return t;
     }
   }

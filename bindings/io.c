@@ -37,15 +37,11 @@ corun_Io *corunL_io_check(lua_State *L, const char *fname, const char *tname,
                           const char *what) {
   corun_Io *io = corunL_io_peek(L, fname, tname);
   corun_Runtime *rt = corunL_state(L)->rt;
-  lua_Integer me;
   if (io == NULL)
     corunL_error(L, fname, "the %s is closed", what);
   if (rt == NULL || rt->current == NULL)
     corunL_error(L, fname, "must be called from a task (inside corun.run)");
-  me = corun__task_root(rt->current)->id;
-  if (io->owner != 0 && io->owner != me)
-    corunL_error(L, "corun", "%s belongs to task %I (moved there, or "
-                 "opened by it)", what, (LUAI_UACINT)io->owner);
+  corunL_check_owner(L, io->owner, 0, what);
   return io;
 }
 
@@ -60,13 +56,8 @@ int corunL_io_gc(lua_State *L) {
 
 int corunL_io_closevar(lua_State *L) {
   corun_Io **box = lua_touserdata(L, 1);
-  corun_Runtime *rt = corunL_state(L)->rt;
-  if (*box == NULL)
-    return 0;
-  if ((*box)->owner != 0 && (rt == NULL || rt->current == NULL ||
-      corun__task_root(rt->current)->id != (*box)->owner))
-    return 0;  /* moved to another task, which owns it now */
-  corun__io_close(*box, 0);
+  if (*box != NULL && corunL_owned_here(L, (*box)->owner))
+    corun__io_close(*box, 0);  /* else it moved: its new owner has it */
   return 0;
 }
 
@@ -103,6 +94,16 @@ corun_Waker corunL_io_prepare(lua_State *L, const char *fname,
   if ((w = corun_wait_prepare(L, cancel, ud)) == 0)
     corunL_error(L, fname, "%s", corun_errmsg(L));
   return w;
+}
+
+int corunL_io_wait_request(lua_State *L, const char *fname,
+                           corun_CancelFn cancel, void *req, int *orphaned,
+                           corun_Waker *w) {
+  *orphaned = 1;
+  *w = corunL_io_prepare(L, fname, cancel, req);
+  *orphaned = 0;
+  return corun__wait_k(L, *w, (lua_KContext)lua_gettop(L),
+                       corunL_io_k_adopt);
 }
 
 typedef struct WakeArgs {

@@ -117,11 +117,8 @@ static int begin(lua_State *L, Request *r, const char *fname, int rc) {
     request_free(r);
     return 2;
   }
-  r->orphaned = 1;  /* if the wait cannot be prepared, the callback frees */
-  r->w = corunL_io_prepare(L, fname, cancel_request, r);
-  r->orphaned = 0;
-  return corun__wait_k(L, r->w, (lua_KContext)lua_gettop(L),
-                       corunL_io_k_adopt);
+  return corunL_io_wait_request(L, fname, cancel_request, r, &r->orphaned,
+                                &r->w);
 }
 
 /* ----------------------------------------------------------- connect */

@@ -430,10 +430,8 @@ static int s_shutdown(lua_State *L) {
     return corunL_io_fail(L, s->werr != 0 ? s->werr : rc, NULL);
   }
   r->rt = s->rt;
-  r->orphaned = 1;  /* if the wait cannot be prepared, the callback frees */
-  r->w = corunL_io_prepare(L, "connection:shutdown", cancel_shutdown, r);
-  r->orphaned = 0;
-  return corun_wait(L, r->w);
+  return corunL_io_wait_request(L, "connection:shutdown", cancel_shutdown,
+                                r, &r->orphaned, &r->w);
 }
 
 static int s_close(lua_State *L) {

@@ -62,15 +62,7 @@ static Owned *push_owned(lua_State *L, int obj, void *object, lua_Integer k,
 static Owned *check_owned(lua_State *L, const char *fname, const char *tname,
                           const char *kind) {
   Owned *o = corunL_checkself(L, fname, tname);
-  corun_Runtime *rt = corunL_state(L)->rt;
-  if (o->owner != 0 && (rt == NULL || rt->current == NULL ||
-                        corun__task_root(rt->current)->id != o->owner)) {
-    if (o->moved_to != 0)
-      corunL_error(L, "corun", "%s was moved to task %I", kind,
-                   (LUAI_UACINT)o->owner);
-    corunL_error(L, "corun", "%s belongs to task %I", kind,
-                 (LUAI_UACINT)o->owner);
-  }
+  corunL_check_owner(L, o->owner, o->moved_to != 0, kind);
   return o;
 }
 
@@ -245,17 +237,11 @@ static int p_forget(lua_State *L) {
   return 0;
 }
 
-/* Does the running task own 'o' (it did not move elsewhere)? */
-static int held_here(lua_State *L, Owned *o) {
-  corun_Runtime *rt = corunL_state(L)->rt;
-  return o->owner == 0 || (rt != NULL && rt->current != NULL &&
-                           corun__task_root(rt->current)->id == o->owner);
-}
 
 /* <close>: give back, unless it moved to another task (which owns it). */
 static int p_close(lua_State *L) {
   Owned *o = lua_touserdata(L, 1);
-  if (held_here(L, o))
+  if (corunL_owned_here(L, o->owner))
     give_back(o, 0);
   return 0;
 }
@@ -361,7 +347,7 @@ static int g_unlock(lua_State *L) {
 
 static int g_close(lua_State *L) {
   Owned *o = lua_touserdata(L, 1);
-  if (held_here(L, o))
+  if (corunL_owned_here(L, o->owner))
     give_back(o, 1);
   return 0;
 }

@@ -66,12 +66,28 @@ void corun__io_done(corun_Io *io) {
   corun__link_remove(&io->all);
 }
 
-/* The runtime closes: close every object still open, or still closing. */
-void corun__io_close_all(corun_Runtime *rt) {
+/*
+** Close every object of the runtime: gracefully (objects still closing
+** stay listed until they are done), or by force (the runtime closes: the
+** list ends empty).  Closing one may close others, hence the fresh look
+** after each close.
+*/
+void corun__io_close_all(corun_Runtime *rt, int force) {
   corun_Link *l;
-  while ((l = corun__link_first(&rt->io)) != NULL) {
-    corun_Io *io = corun__container_of(l, corun_Io, all);
-    corun__io_close(io, 1);
-    corun__link_remove(&io->all);  /* it must not stay: it would loop */
-  }
+  int closed;
+  do {
+    closed = 0;
+    for (l = rt->io.next; l != &rt->io && !closed; l = l->next) {
+      corun_Io *io = corun__container_of(l, corun_Io, all);
+      if (io->closing < (force ? 2 : 1)) {
+        corun__io_close(io, force);
+        if (force)  /* it must not stay: the runtime's memory goes */
+          corun__link_remove(&io->all);
+        closed = 1;
+      }
+    }
+  } while (closed);
+  if (force)  /* what was forced already and is still listed */
+    while ((l = corun__link_first(&rt->io)) != NULL)
+      corun__link_remove(l);
 }

@@ -101,7 +101,6 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, uv_loop_t *loop,
   if (loop == NULL) {
     if ((rc = uv_loop_init(&rt->own_loop)) != 0)
       return rc;
-    rt->own_loop_on = 1;
     loop = &rt->own_loop;
   }
   rt->loop = loop;
@@ -132,7 +131,7 @@ static void free_runtime(corun_Runtime *rt) {
    its last handle, which runs when the application next runs its loop. */
 static void on_close(uv_handle_t *handle) {
   corun_Runtime *rt = handle->data;
-  if (--rt->handles == 0 && rt->loop != &rt->own_loop && rt->state == NULL)
+  if (--rt->handles == 0 && !corun__owns_loop(rt) && rt->state == NULL)
     free_runtime(rt);
 }
 
@@ -158,7 +157,7 @@ static void close_runtime(lua_State *L, corun_Runtime *rt) {
     if (rt->sigint_on)
       uv_close((uv_handle_t *)&rt->sigint, on_close);
   }
-  if (rt->own_loop_on) {
+  if (corun__owns_loop(rt)) {
     uv_run(rt->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(rt->loop) != 0) {  /* a corun bug: say so */
       fprintf(stderr, "corun: libuv handles left open at the end\n");
@@ -205,14 +204,14 @@ corun_Runtime *corun__runtime_open(lua_State *L, uv_loop_t *loop, int flags,
 /* Close the state's runtime 'rt' (its tasks have ended). */
 void corun__runtime_close(lua_State *L, corun_Runtime *rt) {
   corun__embed_deliver(L, rt);  /* tasks spawned from C, cancelled */
-  corun__io_close_all(rt);      /* what no task owned any more */
+  corun__io_close_all(rt, 1);   /* what no task owned any more */
   corun__task_report_unobserved(rt);
   rt->state->rt = NULL;
   close_runtime(L, rt);
 }
 
 static void on_linger_end(uv_timer_t *timer) {
-  corun__io_close_all(timer->data);
+  corun__io_close_all(timer->data, 1);
 }
 
 /*
@@ -222,19 +221,8 @@ static void on_linger_end(uv_timer_t *timer) {
 ** that does not read) the rest is forced.
 */
 void corun__runtime_main_done(lua_State *L, corun_Runtime *rt) {
-  corun_Link *l;
-  int closed;
   corun__runtime_cancel_all(L, rt);
-  do {  /* closing one may close others: look afresh each time */
-    closed = 0;
-    for (l = rt->io.next; l != &rt->io && !closed; l = l->next) {
-      corun_Io *io = corun__container_of(l, corun_Io, all);
-      if (io->closing == 0) {
-        corun__io_close(io, 0);
-        closed = 1;
-      }
-    }
-  } while (closed);
+  corun__io_close_all(rt, 0);
   if (corun__link_linked(&rt->io)) {
     uv_timer_stop(&rt->timer);
     uv_timer_start(&rt->timer, on_linger_end, CORUN_LINGER_MS, 0);
@@ -311,7 +299,7 @@ void corun__runtime_fatal(corun_Runtime *rt) {
   lua_rawseti(rt->S, LUA_REGISTRYINDEX, rt->fatal_ref);
   rt->failed = 1;
   rt->deadlock = 0;
-  if (rt->own_loop_on)  /* the application's loop is not ours to stop */
+  if (corun__owns_loop(rt))  /* the application's loop is not ours to stop */
     uv_stop(rt->loop);
 }
 

@@ -87,7 +87,6 @@ struct corun_Runtime {
   int deadlock;           /* the loop ran dry with the main task waiting */
   int embedded;           /* opened by corun_open: no main task */
   int failed;             /* a callback failed: see fatal_ref */
-  int own_loop_on;        /* 'own_loop' was initialised (and is 'loop') */
   int stepping;           /* inside corun_step or a scheduler pass */
   int cspawn_ref;         /* registry ref: id -> record of a task spawned
                              from C (embed.c), until its end is told */
@@ -109,6 +108,11 @@ typedef struct corun_Waiter {
   void *ud;
   int waiting;            /* 0: prepared; 1: the task waits in it */
 } corun_Waiter;
+
+/* Does 'rt' run on a loop of its own (initialised: it is 'loop')? */
+static inline int corun__owns_loop(const corun_Runtime *rt) {
+  return rt->loop == &rt->own_loop;
+}
 
 corun_State *corun__state(lua_State *L);
 corun_State *corun__state_peek(lua_State *L);
