@@ -130,8 +130,7 @@ static int close_protected(lua_State *L) {
   corun_Runtime *rt = lua_touserdata(L, 1);
   rt->stepping = 1;  /* done callbacks may not step or close it */
   corun__runtime_cancel_all(L, rt);
-  corun__embed_deliver(L, rt);
-  corun__runtime_close(L, rt);
+  corun__runtime_close(L, rt);  /* tells the host what ended, first */
   return 0;
 }
 
