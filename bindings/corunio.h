@@ -73,6 +73,13 @@ void corunL_io_wake(corun_Runtime *rt, corun_Waker w, corunL_Push push,
 void corunL_io_adopt_results(lua_State *L, int base);
 int corunL_io_k_adopt(lua_State *L, int status, lua_KContext ctx);
 
+/* An alloc callback's answer for a buffer that grows as it is read into
+   (*data holding 'len' bytes in '*cap'): at least 'least' bytes free at
+   its end, the buffer doubling as it grows; no room if memory runs out
+   (libuv then reports UV_ENOBUFS to the read callback). */
+void corunL_io_read_room(char **data, size_t len, size_t *cap, size_t least,
+                         uv_buf_t *buf);
+
 /* The string at 'arg' (not a number: as corun's messages want it). */
 const char *corunL_checkstring(lua_State *L, const char *fname, int arg,
                                size_t *len);

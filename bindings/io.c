@@ -2,6 +2,7 @@
 ** io.c - helpers every I/O binding shares (corunio.h).
 */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
 #include "corunio.h"
@@ -151,6 +152,21 @@ int corunL_io_k_adopt(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   corunL_io_adopt_results(L, (int)ctx);
   return lua_gettop(L) - (int)ctx;
+}
+
+void corunL_io_read_room(char **data, size_t len, size_t *cap, size_t least,
+                         uv_buf_t *buf) {
+  if (*cap - len < least) {
+    size_t want = *cap * 2 > len + least ? *cap * 2 : len + least;
+    char *p = realloc(*data, want);
+    if (p == NULL) {
+      *buf = uv_buf_init(NULL, 0);
+      return;
+    }
+    *data = p;
+    *cap = want;
+  }
+  *buf = uv_buf_init(*data + len, (unsigned)(*cap - len));
 }
 
 const char *corunL_checkstring(lua_State *L, const char *fname, int arg,

@@ -652,17 +652,7 @@ static void on_output_alloc(uv_handle_t *h, size_t suggested,
   Process *p = h->data;
   Output *out = &p->out[(uv_pipe_t *)h == &p->out[0].pipe ? 0 : 1];
   (void)suggested;
-  if (out->cap - out->len < OUTPUT_CHUNK) {
-    size_t cap = out->cap < OUTPUT_CHUNK ? 2 * OUTPUT_CHUNK : 2 * out->cap;
-    char *b = realloc(out->buf, cap);
-    if (b == NULL) {
-      *buf = uv_buf_init(NULL, 0);  /* libuv reports UV_ENOBUFS */
-      return;
-    }
-    out->buf = b;
-    out->cap = cap;
-  }
-  *buf = uv_buf_init(out->buf + out->len, (unsigned)(out->cap - out->len));
+  corunL_io_read_room(&out->buf, out->len, &out->cap, OUTPUT_CHUNK, buf);
 }
 
 static void on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {

@@ -171,17 +171,7 @@ static void cancel_wait(corun_Waker w, void *ud) {
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   corun_Stream *s = handle->data;
   (void)suggested;
-  if (s->cap - s->len < READ_CHUNK) {
-    size_t cap = s->len + READ_CHUNK;
-    char *p = realloc(s->buf, cap);
-    if (p == NULL) {
-      *buf = uv_buf_init(NULL, 0);  /* libuv reports UV_ENOBUFS */
-      return;
-    }
-    s->buf = p;
-    s->cap = cap;
-  }
-  *buf = uv_buf_init(s->buf + s->len, (unsigned)(s->cap - s->len));
+  corunL_io_read_room(&s->buf, s->len, &s->cap, READ_CHUNK, buf);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
