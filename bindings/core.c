@@ -42,11 +42,20 @@ static int l_yield_now(lua_State *L) {
   return corun__sched_wait(L, 0, corunL_done);
 }
 
+/* corun.live_tasks(): how many tasks of the runtime have not ended, the
+   caller included (branches of corun.join and friends are not tasks). */
+static int l_live_tasks(lua_State *L) {
+  corun_Runtime *rt = corunL_task(L, "corun.live_tasks")->rt;
+  lua_pushinteger(L, (lua_Integer)(rt->live - rt->live_branches));
+  return 1;
+}
+
 static const luaL_Reg functions[] = {
   {"run", l_run},
   {"spawn", l_spawn},
   {"task_id", l_task_id},
   {"yield_now", l_yield_now},
+  {"live_tasks", l_live_tasks},
   {NULL, NULL}
 };
 

@@ -305,6 +305,7 @@ static int accept_step(lua_State *L) {
     return corunL_error(L, "server:accept", "another task is already "
                         "waiting in accept");
   sv->acceptor = corunL_io_prepare(L, "server:accept", cancel_accept, sv);
+  corun__wait_unheld(rt, sv->acceptor);  /* a client may never come */
   return corun__wait_k(L, sv->acceptor, 1, k_accept);
 }
 

@@ -216,6 +216,7 @@ static int l_wait(lua_State *L) {
       return corunL_io_fail(L, rc, "%s", sig->name);
     return corunL_error(L, fname, "%s", corun_errmsg(L));
   }
+  corun__wait_unheld(rt, x->w);  /* a signal may never come */
   lua_settop(L, 0);
   return corun_wait(L, x->w);
 }

@@ -1,5 +1,7 @@
 /*
-** time.c - corun.sleep, sleep_until, now, timeout and interval.
+** time.c - corun.sleep, sleep_until, now, timeout, interval and the test
+** clock (corun.clock).  Every time here is the runtime's clock
+** (corun__clock_now, timer.h).
 */
 #include <lauxlib.h>
 #include "../host/sched.h"
@@ -11,10 +13,16 @@ typedef struct Interval {
   uint64_t next;          /* deadline of the next tick, or 0 before the first */
 } Interval;
 
-/* Wait until 'deadline' (uv_hrtime ns); a deadline already past yields. */
+/* The time now on the clock of L's runtime (outside one: real time). */
+static uint64_t now_of(lua_State *L) {
+  corun_Runtime *rt = corunL_state(L)->rt;
+  return rt != NULL ? corun__clock_now(rt) : uv_hrtime();
+}
+
+/* Wait until 'deadline' (clock ns); a deadline already past yields. */
 static int wait_until(lua_State *L, corun_Task *self, uint64_t deadline,
                       lua_KFunction k) {
-  if (deadline <= uv_hrtime())
+  if (deadline <= corun__clock_now(self->rt))
     corun__sched_ready(self->rt, self, CORUN_WAKE_SIGNAL);
   else if (corun__timer_add(self->rt, self, deadline) != 0)
     return luaL_error(L, "corun: not enough memory for a timer");
@@ -24,7 +32,7 @@ static int wait_until(lua_State *L, corun_Task *self, uint64_t deadline,
 static int l_sleep(lua_State *L) {
   corun_Task *self = corunL_waiter(L, "corun.sleep");
   double s = corunL_checkseconds(L, "corun.sleep", 1);
-  return wait_until(L, self, s == 0 ? 0 : corun__timer_deadline(s),
+  return wait_until(L, self, s == 0 ? 0 : corun__timer_deadline(self->rt, s),
                     corunL_done);
 }
 
@@ -41,7 +49,7 @@ static int l_sleep_until(lua_State *L) {
 }
 
 static int l_now(lua_State *L) {
-  lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e9);
+  lua_pushnumber(L, (lua_Number)now_of(L) / 1e9);
   return 1;
 }
 
@@ -77,7 +85,7 @@ static int k_timeout(lua_State *L, int status, lua_KContext ctx) {
 static int l_timeout(lua_State *L) {
   corun_Task *self = corunL_waiter(L, "corun.timeout");
   double s = corunL_checkseconds(L, "corun.timeout", 1);
-  uint64_t deadline = corun__timer_deadline(s);
+  uint64_t deadline = corun__timer_deadline(self->rt, s);
   corun_Task *b;
   corunL_checkfunction(L, "corun.timeout", 2);
   b = corun__task_new(self->rt, L, 2, lua_gettop(L) - 2, self,
@@ -127,7 +135,7 @@ static int k_tick(lua_State *L, int status, lua_KContext ctx) {
 static int iv_tick(lua_State *L) {
   Interval *iv = check_interval(L, "Interval:tick");
   corun_Task *self = corunL_waiter(L, "Interval:tick");
-  uint64_t now = uv_hrtime(), due = iv->next == 0 ? now : iv->next;
+  uint64_t now = corun__clock_now(self->rt), due = iv->next == 0 ? now : iv->next;
   iv->next = due + iv->period;
   lua_pushnumber(L, (lua_Number)due / 1e9);
   if (due <= now)
@@ -140,7 +148,7 @@ static int iv_tick(lua_State *L) {
 /* iv:reset(): the next tick comes one period from now. */
 static int iv_reset(lua_State *L) {
   Interval *iv = check_interval(L, "Interval:reset");
-  iv->next = uv_hrtime() + iv->period;
+  iv->next = now_of(L) + iv->period;
   return 0;
 }
 
@@ -156,6 +164,77 @@ static int iv_tostring(lua_State *L) {
                   (LUAI_UACNUMBER)iv->period / 1e9);
   return 1;
 }
+
+/* ------------------------------------------------------- corun.clock */
+
+static int l_clock_pause(lua_State *L) {
+  corun__clock_pause(corunL_task(L, "corun.clock.pause")->rt);
+  return 0;
+}
+
+static int l_clock_resume(lua_State *L) {
+  corun__clock_resume(corunL_task(L, "corun.clock.resume")->rt);
+  return 0;
+}
+
+static int l_clock_is_paused(lua_State *L) {
+  corun_Runtime *rt = corunL_state(L)->rt;
+  lua_pushboolean(L, rt != NULL && rt->clock_paused);
+  return 1;
+}
+
+/* Yields per instant of corun.clock.advance, at most, for the tasks its
+   timers woke (and those they wake) to run to their next wait. */
+#define ADVANCE_ROUNDS 100
+
+/*
+** corun.clock.advance's loop; the stack holds: seconds, target (clock ns),
+** yields left at this instant.  While other tasks are ready, let them run;
+** then fire the deadlines of the next instant up to the target, or end
+** there.
+*/
+static int k_advance(lua_State *L, int status, lua_KContext ctx) {
+  corun_Runtime *rt = corunL_state(L)->rt;
+  lua_Integer rounds = lua_tointeger(L, 3);
+  (void)status; (void)ctx;
+  if (rounds > 0 && corun__link_linked(&rt->ready))
+    rounds--;
+  else if (rt->clock_paused &&
+           corun__clock_fire_next(rt, (uint64_t)lua_tointeger(L, 2)))
+    rounds = ADVANCE_ROUNDS;
+  else
+    return 0;
+  lua_pushinteger(L, rounds);
+  lua_replace(L, 3);
+  corun__sched_ready(rt, rt->current, CORUN_WAKE_SIGNAL);
+  return corun__sched_wait(L, 0, k_advance);
+}
+
+/* corun.clock.advance(s): move the paused clock forward by exactly 's',
+   firing the deadlines due meanwhile in order; returns once the tasks
+   they woke have run. */
+static int l_clock_advance(lua_State *L) {
+  corun_Task *self = corunL_waiter(L, "corun.clock.advance");
+  double s = corunL_checkseconds(L, "corun.clock.advance", 1);
+  uint64_t now = self->rt->clock_frozen, ns;
+  if (!self->rt->clock_paused)
+    return corunL_error(L, "corun.clock.advance", "the clock is not paused "
+                        "(call corun.clock.pause first)");
+  ns = s * 1e9 < (double)(CORUN_FOREVER - 1 - now)
+       ? (uint64_t)(s * 1e9) : CORUN_FOREVER - 1 - now;
+  lua_settop(L, 1);
+  lua_pushinteger(L, (lua_Integer)(now + ns));
+  lua_pushinteger(L, 0);
+  return k_advance(L, LUA_OK, 0);
+}
+
+static const luaL_Reg clock_functions[] = {
+  {"pause", l_clock_pause},
+  {"resume", l_clock_resume},
+  {"is_paused", l_clock_is_paused},
+  {"advance", l_clock_advance},
+  {NULL, NULL}
+};
 
 static const luaL_Reg functions[] = {
   {"sleep", l_sleep},
@@ -183,4 +262,8 @@ void corunL_open_time(lua_State *L) {
   corunL_newclass(L, CORUN_INTERVAL, interval_methods, interval_meta);
   lua_pop(L, 1);
   luaL_setfuncs(L, functions, 1);
+  lua_createtable(L, 0, 4);
+  corun__state(L);
+  luaL_setfuncs(L, clock_functions, 1);
+  lua_setfield(L, -2, "clock");
 }

@@ -47,6 +47,8 @@
 
 /* Flags of corun_run. */
 #define CORUN_HANDLE_SIGINT 0x1  /* Ctrl-C cancels the main task */
+#define CORUN_PAUSED_CLOCK  0x2  /* the clock starts paused (the test
+                                    clock: corun.clock in docs/api.md) */
 
 /* Modes of corun_step. */
 #define CORUN_STEP_READY  0  /* run the tasks that are ready (and those

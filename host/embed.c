@@ -26,6 +26,7 @@
 #include "corun.h"
 #include "runtime.h"
 #include "sched.h"
+#include "timer.h"
 
 typedef struct Spawn {
   corun_DoneFn done;      /* may be NULL */
@@ -365,6 +366,8 @@ static corun_Waker waker_of(corun_Runtime *rt, corun_Waiter *x) {
 
 /* The wait of 'x' is over: free its slot; the task no longer has one. */
 static void release(corun_Runtime *rt, corun_Waiter *x) {
+  if (x->waiting && x->holds)
+    corun__clock_unhold(rt);
   x->task->flags &= (unsigned short)~CORUN_TASK_NATIVE;
   x->task = NULL;
   x->co = NULL;
@@ -414,6 +417,7 @@ corun_Waker corun_wait_prepare(lua_State *L, corun_CancelFn cancel,
   x->cancel = cancel;
   x->ud = ud;
   x->waiting = 0;
+  x->holds = 1;
   x->next_free = 0;
   x->task->flags |= CORUN_TASK_NATIVE;
   return waker_of(rt, x);
@@ -452,8 +456,18 @@ int corun__wait_k(lua_State *L, corun_Waker w, lua_KContext ctx,
     return luaL_error(L, "corun_wait: the waker was not prepared by this "
                       "call (corun_wait_prepare, then return corun_wait)");
   x->waiting = 1;
+  if (x->holds)
+    corun__clock_hold(rt);
   x->task->wake = CORUN_WAKE_NONE;  /* until corun_wake or a cancel */
   return corun__sched_wait(L, ctx, k);
+}
+
+/* The prepared wait 'w' may never end by itself (accept, a signal): it
+   does not hold a paused clock. */
+void corun__wait_unheld(corun_Runtime *rt, corun_Waker w) {
+  corun_Waiter *x = waiter_of(rt, w);
+  if (x != NULL)
+    x->holds = 0;
 }
 
 int corun_wait(lua_State *L, corun_Waker w) {

@@ -33,6 +33,7 @@ static void print_usage(const char *badoption) {
           "  -e stat   execute string 'stat'\n"
           "  -l mod    require library 'mod' into global 'mod'\n"
           "  -v        show version information\n"
+          "  --paused-clock  start with the clock paused (corun.clock)\n"
           "  --        stop handling options\n"
           "  -         execute stdin and stop handling options\n",
           progname);
@@ -98,7 +99,8 @@ static int load_failed(lua_State *L) {
 ** Parse the command line into the actions table (index 1).  Returns the
 ** index of the script in argv (argc if none), 0 after printing an error.
 */
-static int collect_actions(lua_State *L, char **argv, int argc, int *version) {
+static int collect_actions(lua_State *L, char **argv, int argc, int *version,
+                           int *flags) {
   int i;
   for (i = 1; i < argc && argv[i][0] == '-'; i++) {
     const char *opt = argv[i];
@@ -108,6 +110,10 @@ static int collect_actions(lua_State *L, char **argv, int argc, int *version) {
       return i;
     if (strcmp(opt, "-v") == 0) {
       *version = 1;
+      continue;
+    }
+    if (strcmp(opt, "--paused-clock") == 0) {
+      *flags |= CORUN_PAUSED_CLOCK;
       continue;
     }
     if ((opt[1] != 'e' && opt[1] != 'l') || opt[2] != '\0') {
@@ -137,12 +143,12 @@ static int collect_actions(lua_State *L, char **argv, int argc, int *version) {
 static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);
-  int script, version = 0, status, n;
+  int script, version = 0, status, n, flags = CORUN_HANDLE_SIGINT;
   lua_settop(L, 0);
   luaL_openlibs(L);
   corun_preload(L);
   lua_newtable(L);  /* 1: actions */
-  if ((script = collect_actions(L, argv, argc, &version)) == 0)
+  if ((script = collect_actions(L, argv, argc, &version, &flags)) == 0)
     return 0;
   if (version)
     printf("%s\n", corun_version_string());
@@ -172,7 +178,7 @@ static int pmain(lua_State *L) {
     for (i = script + 1; i < argc; i++, n++)
       lua_pushstring(L, argv[i]);
   }
-  status = corun_run(L, n, CORUN_HANDLE_SIGINT, &n);
+  status = corun_run(L, n, flags, &n);
   if (status == CORUN_INTERRUPTED) {
     message("interrupted");
     lua_pushinteger(L, EXIT_INTERRUPTED);

@@ -107,6 +107,8 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, uv_loop_t *loop,
   corun__sched_init(rt);
   if ((rc = corun__timer_init(rt)) != 0)
     return rc;
+  if (flags & CORUN_PAUSED_CLOCK)
+    corun__clock_pause(rt);
   if (flags & CORUN_HANDLE_SIGINT) {
     if ((rc = uv_signal_init(rt->loop, &rt->sigint)) != 0)
       return rc;
@@ -153,7 +155,7 @@ static void close_runtime(lua_State *L, corun_Runtime *rt) {
   }
   if (rt->handles > 0) {
     uv_close((uv_handle_t *)&rt->idle, on_close);
-    uv_close((uv_handle_t *)&rt->timer, on_close);
+    corun__timer_close(rt, on_close);
     if (rt->sigint_on)
       uv_close((uv_handle_t *)&rt->sigint, on_close);
   }

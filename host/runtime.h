@@ -59,7 +59,12 @@ struct corun_Runtime {
   uv_loop_t *loop;        /* borrows (embedder's loop) or &own_loop */
   uv_loop_t own_loop;     /* the loop corun.run creates */
   uv_idle_t idle;         /* active while tasks are ready */
-  uv_timer_t timer;       /* armed for the earliest deadline */
+  uv_timer_t timer;       /* armed for the earliest deadline (real
+                             clock) */
+  uv_prepare_t clock_prep;  /* paused clock: active while a deadline is
+                             pending; before each poll, jumps the clock to
+                             the earliest deadline if nothing else can
+                             happen (timer.c) */
   uv_signal_t sigint;     /* Ctrl-C cancels the main task (executable) */
   int idle_on;            /* is 'idle' started? */
   int sigint_on;          /* was 'sigint' initialised? */
@@ -76,10 +81,17 @@ struct corun_Runtime {
   uint32_t nheap;         /* tasks in the heap */
   uint32_t heapcap;       /* slots allocated in 'heap' */
   uint32_t timer_seq;     /* next timer sequence number (wraps) */
+  int64_t clock_offset;   /* real clock: now = uv_hrtime() + offset */
+  uint64_t clock_frozen;  /* paused clock: now, in nanoseconds */
+  int clock_paused;       /* is the clock paused (corun.clock.pause)? */
+  int clock_prep_on;      /* is 'clock_prep' started? */
+  uint32_t clock_holds;   /* waits on the outside world in progress (an
+                             I/O operation): a paused clock stands still */
   int npool;              /* idle coroutines on A's stack */
   lua_Integer next_id;    /* id of the next spawned task */
   uint64_t done_seq;      /* branches ended so far (completion order) */
-  size_t live;            /* tasks not done */
+  size_t live;            /* tasks not done, branches included */
+  size_t live_branches;   /* of which branches */
   int shutdown;           /* main task done: cancelling the rest */
   int interrupted;        /* SIGINT was received */
   int fatal_ref;          /* registry ref of the error that stopped the
@@ -107,6 +119,8 @@ typedef struct corun_Waiter {
   void (*cancel)(uint64_t waker, void *ud);
   void *ud;
   int waiting;            /* 0: prepared; 1: the task waits in it */
+  int holds;              /* while waiting, it holds a paused clock (an I/O
+                             operation in progress; see timer.h) */
 } corun_Waiter;
 
 /* Does 'rt' run on a loop of its own (initialised: it is 'loop')? */
@@ -126,6 +140,7 @@ void corun__embed_task_done(corun_Task *t);
 void corun__embed_deliver(lua_State *L, corun_Runtime *rt);
 int corun__wait_k(lua_State *L, uint64_t waker, lua_KContext ctx,
                   lua_KFunction k);
+void corun__wait_unheld(corun_Runtime *rt, uint64_t waker);
 corun_Task *corun__waker_task(corun_Runtime *rt, uint64_t waker);
 void corun__wait_check(lua_State *L, int base);
 void corun__runtime_fatal(corun_Runtime *rt);

@@ -37,7 +37,8 @@ static void drop_orphans(corun_Runtime *rt) {
 /* One scheduler pass, in protected mode on the scheduler thread. */
 static int pass(lua_State *S) {
   corun_Runtime *rt = lua_touserdata(S, 1);
-  uint64_t start = uv_hrtime();
+  uint64_t start = uv_hrtime();  /* the slice is CPU time: real time,
+                                    whatever the runtime's clock says */
   int n = 0;
   corun_Link *l;
   drop_orphans(rt);
@@ -47,10 +48,10 @@ static int pass(lua_State *S) {
     corun__link_remove(l);
     corun__sched_step(rt, t, S);
     if (++n % CORUN_SCHED_CHECK == 0) {
-      uint64_t now = uv_hrtime();
-      corun__timer_expire(rt, now);  /* due deadlines join the queue */
+      corun__timer_expire(rt, corun__clock_now(rt));  /* due deadlines
+                                                         join the queue */
       drop_orphans(rt);
-      if (now - start > CORUN_SCHED_SLICE_NS)
+      if (uv_hrtime() - start > CORUN_SCHED_SLICE_NS)
         break;                       /* let libuv poll */
     }
   }
@@ -78,7 +79,7 @@ static void on_idle(uv_idle_t *handle) {
 /* Run what is ready (deadlines that passed included) until nothing is,
    without polling for I/O: corun_step(L, CORUN_STEP_READY). */
 void corun__sched_run_ready(corun_Runtime *rt) {
-  corun__timer_expire(rt, uv_hrtime());
+  corun__timer_expire(rt, corun__clock_now(rt));
   while (corun__link_linked(&rt->ready) && !rt->failed)
     on_idle(&rt->idle);
 }

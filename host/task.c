@@ -227,6 +227,8 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
   else
     t->id = rt->next_id++;
   rt->live++;
+  if (flags & CORUN_TASK_BRANCH)
+    rt->live_branches++;
   corun__sched_ready(rt, t, CORUN_WAKE_SIGNAL);
   if (light == 2)  /* moves and shares of the light crossing */
     light_commit(L, fnidx + 1, nargs, lua_gettop(L), t);
@@ -599,6 +601,8 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
     corun__sched_wake(corun__container_of(l, corun_Task, link),
                       CORUN_WAKE_SIGNAL);
   rt->live--;
+  if (t->flags & CORUN_TASK_BRANCH)
+    rt->live_branches--;
   if (!in_set) {  /* a member stays anchored until it is joined */
     corun__runtime_unanchor(rt, t->ref);
     t->ref = LUA_NOREF;

@@ -11,8 +11,8 @@ coroutine.wrap = core.coroutine_wrap
 
 local corun = {}
 for _, name in ipairs {
-  "run", "spawn", "task_id", "yield_now",
-  "sleep", "sleep_until", "now", "timeout", "interval",
+  "run", "spawn", "task_id", "yield_now", "live_tasks",
+  "sleep", "sleep_until", "now", "timeout", "interval", "clock",
   "join", "try_join", "select", "JoinSet",
   "Semaphore", "Mutex", "Notify", "channel",
   "net", "dns", "fs", "process", "signal",
