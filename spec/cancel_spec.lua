@@ -34,7 +34,7 @@ describe("JoinHandle:abort", function()
 
   it("stops a task that waits in JoinHandle:await", function()
     local s = shared()
-    local ok, err = run(function()
+    local ok, err = run_leaving(function()
       local h = corun.spawn(function()
         local inner = corun.spawn(function() corun.sleep(100) end)
         inner:await()

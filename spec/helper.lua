@@ -1,20 +1,67 @@
 -- helper.lua: loaded by busted (see .busted) before the spec files.
--- Globals: run, shared, closer, CORUN, corun_exec, corun_script,
--- shell_quote, slurp, settle.
+-- Globals: run, run_leaving, paused, shared, closer, CORUN, exec,
+-- corun_exec, corun_script, my_pid, shell_quote, slurp, settle.
 local corun = require "corun"
 
--- Wall-clock limit of one run(): a hang fails the test instead of stalling.
+-- Seconds one run() may last (real time, unless the spec pauses the clock).
 local WATCHDOG = 10
 
--- corun.run(fn, ...) with a watchdog: fn runs under corun.timeout in the
--- main task; its results are returned and its errors propagate.
+-- fn(...) under a watchdog of 'limit' seconds (default WATCHDOG) on the
+-- runtime's clock: a hang fails the spec instead of stalling the suite.
+local function with_watchdog(limit, fn, ...)
+  local r = table.pack(corun.timeout(limit or WATCHDOG, fn, ...))
+  if not r[1] then
+    error(("watchdog: the test still ran after %g s"):format(limit or
+          WATCHDOG), 0)
+  end
+  return table.unpack(r, 2, r.n)
+end
+
+-- In the main task: fail unless every other task has ended (once the
+-- tasks already woken, aborted ones included, have had their turn).
+local function no_task_left()
+  corun.yield_now()
+  local live = corun.live_tasks() - 1
+  if live > 0 then
+    error(("the spec left %d task%s alive (await, abort or join what it "
+           .. "spawns, or use run_leaving)"):format(live,
+           live == 1 and "" or "s"), 0)
+  end
+end
+
+-- corun.run(fn, ...) with a watchdog: fn runs as a branch of the main
+-- task; its results are returned and its errors propagate.  A spec that
+-- leaves a task alive when fn returns fails (every task it spawned must
+-- have ended: awaited, aborted and settled, or joined); a spec that means
+-- to leave tasks for the shutdown to cancel uses run_leaving.
 function run(fn, ...)
   return corun.run(function(...)
-    local r = table.pack(corun.timeout(WATCHDOG, fn, ...))
-    if not r[1] then
-      error(("watchdog: the test still ran after %g s"):format(WATCHDOG), 0)
-    end
-    return table.unpack(r, 2, r.n)
+    local r = table.pack(with_watchdog(nil, fn, ...))
+    no_task_left()
+    return table.unpack(r, 1, r.n)
+  end, ...)
+end
+
+-- run without the check for live tasks: for specs of what the shutdown
+-- does to tasks still alive.
+function run_leaving(fn, ...)
+  return corun.run(with_watchdog, nil, fn, ...)
+end
+
+-- Virtual seconds a spec on the paused clock may last: its watchdog is on
+-- that clock, so it catches a task that sleeps in a loop for ever; a
+-- deadlock ends the runtime by itself.  (A paused clock stands still while
+-- I/O is in progress: such a hang is left to the suite's own time limit.)
+local PAUSED_WATCHDOG = 1e7
+
+-- run(fn, ...) with the clock paused from the start: timing is checked
+-- exactly, on corun's test clock, whatever the machine's load.
+function paused(fn, ...)
+  return corun.run(function(...)
+    corun.clock.pause()
+    local r = table.pack(with_watchdog(PAUSED_WATCHDOG, fn, ...))
+    no_task_left()
+    return table.unpack(r, 1, r.n)
   end, ...)
 end
 

@@ -809,7 +809,7 @@ end)
 
 describe("JoinSet:detach_all", function()
   it("leaves the set empty", function()
-    local len, empty, next = run(function()
+    local len, empty, next = run_leaving(function()
       local set = corun.JoinSet()
       for _ = 1, 3 do set:spawn(function() corun.sleep(0.01) end) end
       set:detach_all()

@@ -40,7 +40,7 @@ describe("corun.run", function()
 
   it("cancels every task still alive when the main task ends", function()
     local s = shared()
-    run(function()
+    run_leaving(function()
       for i = 1, 3 do
         corun.spawn(function()
           local c <close> = closer(i)
@@ -57,7 +57,7 @@ describe("corun.run", function()
   it("never resumes the tasks it cancels at the end of the main task",
      function()
     local s = shared()
-    run(function()
+    run_leaving(function()
       corun.spawn(function()
         corun.sleep(0.05)
         SHARED.resumed = true
@@ -70,7 +70,7 @@ describe("corun.run", function()
   it("cancels tasks waiting on other tasks when the main task ends",
      function()
     local s = shared()
-    run(function()
+    run_leaving(function()
       corun.spawn(function()
         local c <close> = closer("awaiter")
         local inner = corun.spawn(function()
