@@ -1,21 +1,8 @@
 -- clock_spec.lua: corun.clock, the test clock (paused time), and
 -- `corun --paused-clock`.  Times on the paused clock are exact: they are
--- compared with near(), which allows only the rounding of a float.
+-- compared with near() (helper.lua), which allows only the rounding of a
+-- float.
 local corun = require "corun"
-
--- a == b, up to the rounding of seconds as floats
-local function near(expected, actual)
-  assert(math.abs(expected - actual) < 1e-6,
-         ("expected %.9f, got %.9f"):format(expected, actual))
-end
-
--- Real (wall-clock) seconds, from outside any runtime's clock.
-local function wall()
-  local p = io.popen("date +%s.%N")
-  local t = tonumber(p:read("a"))
-  p:close()
-  return t
-end
 
 describe("corun.clock.pause", function()
   it("stops corun.now()", function()

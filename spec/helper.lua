@@ -1,6 +1,6 @@
 -- helper.lua: loaded by busted (see .busted) before the spec files.
--- Globals: run, run_leaving, paused, shared, closer, CORUN, exec,
--- corun_exec, corun_script, my_pid, shell_quote, slurp, settle.
+-- Globals: run, run_leaving, paused, near, wall, shared, closer, CORUN,
+-- exec, corun_exec, corun_script, my_pid, shell_quote, slurp, settle.
 local corun = require "corun"
 
 -- Seconds one run() may last (real time, unless the spec pauses the clock).
@@ -63,6 +63,25 @@ function paused(fn, ...)
     no_task_left()
     return table.unpack(r, 1, r.n)
   end, ...)
+end
+
+-- Assert that the time 'actual' is 'expected' seconds: exactly, on the
+-- paused clock, up to the rounding of seconds as floats.
+function near(expected, actual, what)
+  assert(type(actual) == "number", (what or "time") .. " is not a number: "
+         .. tostring(actual))
+  assert(math.abs(expected - actual) < 1e-6, ("%sexpected %.9f s, got %.9f s")
+         :format(what and what .. ": " or "", expected, actual))
+end
+
+-- Real (wall-clock) seconds, read outside every runtime's clock: for the
+-- few checks that must use real time (child processes, real I/O), as
+-- lower bounds and comparisons within one run.
+function wall()
+  local p = io.popen("date +%s.%N")
+  local t = tonumber(p:read("a"))
+  p:close()
+  return t
 end
 
 -- A fresh table in the global SHARED.  Tasks report through it: globals are
