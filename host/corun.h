@@ -190,6 +190,9 @@ typedef void (*corun_CancelFn)(corun_Waker w, void *ud);
 ** luaL_error(...)).  A task has one native wait at a time: a wait it
 ** prepared and never waited in (its function raised in between) is
 ** abandoned when it prepares the next one or ends (cancel is called).
+** While the task waits in it, a native wait holds a paused clock (the test
+** clock, corun.clock in docs/api.md): the clock stands still until the
+** host's work completes, as it does for corun's own I/O.
 */
 corun_Waker corun_wait_prepare(lua_State *L, corun_CancelFn cancel,
                                void *ud);
