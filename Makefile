@@ -132,10 +132,17 @@ test-asan: deps
 
 # The echo throughput next to a luv-callbacks server (bench/echo/) needs
 # lua-luv.
-bench: all $(BUILD)/bench/echo-client
+bench: all $(BUILD)/bench/echo-client $(BUILD)/bench/cancel
 	@sh tools/deps.sh lua-luv
 	CORUN_BUILD=$(BUILD) $(LUA) bench/run.lua
 	CORUN_BUILD=$(BUILD) $(LUA) bench/echo/run.lua
+	$(BUILD)/bench/cancel
+
+# Cancelling 100 000 tasks in native waits next to 100 000 sleepers.
+$(BUILD)/bench/cancel: bench/cancel/cancel.c $(BUILD)/include/corun.h $(BUILD)/libcorun.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I$(BUILD)/include -o $@ bench/cancel/cancel.c \
+	  $(BUILD)/libcorun.a $(EMBED_LIBS)
 
 # The echo benchmark's load generator, in C on libuv (bench/echo/).
 $(BUILD)/bench/echo-client: bench/echo/client.c

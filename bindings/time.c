@@ -3,6 +3,7 @@
 ** clock (corun.clock).  Every time here is the runtime's clock
 ** (corun__clock_now, timer.h).
 */
+#include <math.h>
 #include <lauxlib.h>
 #include "../host/sched.h"
 #include "../host/timer.h"
@@ -36,6 +37,19 @@ static int l_sleep(lua_State *L) {
                     corunL_done);
 }
 
+/* The first clock tick (ns) at which corun.now() is 'at' or later. */
+static uint64_t deadline_at(double at) {
+  uint64_t d;
+  if (at <= 0)
+    return 0;
+  if (at >= 1.8e10)
+    return CORUN_FOREVER;
+  d = (uint64_t)ceil(at * 1e9);
+  while ((lua_Number)d / 1e9 < at)  /* the rounding of the division */
+    d++;
+  return d;
+}
+
 static int l_sleep_until(lua_State *L) {
   corun_Task *self = corunL_waiter(L, "corun.sleep_until");
   double at;
@@ -44,8 +58,7 @@ static int l_sleep_until(lua_State *L) {
   at = lua_tonumber(L, 1);
   if (at != at)
     return corunL_error(L, "corun.sleep_until", "bad argument #1 (NaN)");
-  return wait_until(L, self, at <= 0 ? 0 : at >= 1.8e10 ? CORUN_FOREVER
-                    : (uint64_t)(at * 1e9), corunL_done);
+  return wait_until(L, self, deadline_at(at), corunL_done);
 }
 
 static int l_now(lua_State *L) {
@@ -109,46 +122,92 @@ static Interval *check_interval(lua_State *L, const char *fname) {
   return corunL_checkself(L, fname, "Interval");
 }
 
+/* The interval's period from the number at index 1: positive and finite;
+   periods beyond the clock's range (about 584 years) never tick again. */
+static uint64_t check_period(lua_State *L) {
+  double s;
+  if (lua_type(L, 1) != LUA_TNUMBER)
+    corunL_typeerror(L, "corun.interval", 1, "number");
+  s = (double)lua_tonumber(L, 1);
+  if (s != s)
+    corunL_error(L, "corun.interval", "bad argument #1 (period is NaN)");
+  if (!(s > 0))
+    corunL_error(L, "corun.interval", "bad argument #1 (period must be "
+                 "positive, got %f)", (LUAI_UACNUMBER)s);
+  if (s == HUGE_VAL)
+    corunL_error(L, "corun.interval", "bad argument #1 (period must be "
+                 "finite, got inf)");
+  if (s * 1e9 >= 1.8e19)
+    return CORUN_FOREVER;
+  return s * 1e9 < 1 ? 1 : (uint64_t)(s * 1e9);
+}
+
 static int l_interval(lua_State *L) {
-  double s = corunL_checkseconds(L, "corun.interval", 1);
-  Interval *iv;
-  if (!(s > 0) || s * 1e9 >= 1.8e19)
-    return corunL_error(L, "corun.interval", "bad argument #1 (period must "
-                        "be a positive number of seconds)");
-  iv = lua_newuserdatauv(L, sizeof *iv, 0);
-  iv->period = (uint64_t)(s * 1e9);
-  if (iv->period == 0)
-    iv->period = 1;
+  uint64_t period = check_period(L);
+  Interval *iv = lua_newuserdatauv(L, sizeof *iv, 0);
+  iv->period = period;
   iv->next = 0;
   luaL_setmetatable(L, CORUN_INTERVAL);
   return 1;
 }
 
-static int k_tick(lua_State *L, int status, lua_KContext ctx) {
-  (void)L; (void)status; (void)ctx;
-  return 1;  /* the tick time pushed before waiting */
+/* 'due' plus the period, saturating at never. */
+static uint64_t after(const Interval *iv, uint64_t due) {
+  return due >= CORUN_FOREVER - iv->period ? CORUN_FOREVER
+                                            : due + iv->period;
 }
 
-/* iv:tick(): wait for the next tick (the first is immediate); returns its
-   scheduled time on corun.now()'s clock.  Missed ticks fire at once, one
-   per call, as with Tokio's default (Burst). */
-static int iv_tick(lua_State *L) {
-  Interval *iv = check_interval(L, "Interval:tick");
-  corun_Task *self = corunL_waiter(L, "Interval:tick");
-  uint64_t now = corun__clock_now(self->rt), due = iv->next == 0 ? now : iv->next;
-  iv->next = due + iv->period;
+static int tick_step(lua_State *L, corun_Task *self);
+
+/* The tick's deadline came (a cancelled wait never gets here, so it
+   leaves the schedule as it was): take the tick, unless a reset or
+   another tick of the same interval moved the schedule meanwhile. */
+static int k_tick(lua_State *L, int status, lua_KContext ctx) {
+  Interval *iv = lua_touserdata(L, 1);
+  uint64_t due = (uint64_t)lua_tointeger(L, 2);
+  (void)status; (void)ctx;
+  if (iv->next != due) {
+    lua_settop(L, 1);
+    return tick_step(L, corunL_state(L)->rt->current);
+  }
+  iv->next = after(iv, due);
   lua_pushnumber(L, (lua_Number)due / 1e9);
-  if (due <= now)
+  return 1;
+}
+
+/* The stack holds the interval alone: take the tick that is due, or wait
+   for the next one. */
+static int tick_step(lua_State *L, corun_Task *self) {
+  Interval *iv = lua_touserdata(L, 1);
+  uint64_t now = corun__clock_now(self->rt), due = iv->next == 0 ? now
+                                                                 : iv->next;
+  if (due <= now) {  /* due (or missed: burst): at once, no yield */
+    iv->next = after(iv, due);
+    lua_pushnumber(L, (lua_Number)due / 1e9);
     return 1;
+  }
+  lua_pushinteger(L, (lua_Integer)due);
   if (corun__timer_add(self->rt, self, due) != 0)
     return luaL_error(L, "corun: not enough memory for a timer");
   return corun__sched_wait(L, 0, k_tick);
 }
 
+/* iv:tick(): wait for the next tick (the first is immediate); returns its
+   scheduled time on corun.now()'s clock.  Missed ticks fire at once, one
+   per call, as with Tokio's default (Burst).  Cancel-safe: a wait that is
+   cancelled takes no tick. */
+static int iv_tick(lua_State *L) {
+  corun_Task *self;
+  check_interval(L, "Interval:tick");
+  self = corunL_waiter(L, "Interval:tick");
+  lua_settop(L, 1);
+  return tick_step(L, self);
+}
+
 /* iv:reset(): the next tick comes one period from now. */
 static int iv_reset(lua_State *L) {
   Interval *iv = check_interval(L, "Interval:reset");
-  iv->next = now_of(L) + iv->period;
+  iv->next = after(iv, now_of(L));
   return 0;
 }
 

@@ -420,6 +420,7 @@ corun_Waker corun_wait_prepare(lua_State *L, corun_CancelFn cancel,
   x->holds = 1;
   x->next_free = 0;
   x->task->flags |= CORUN_TASK_NATIVE;
+  x->task->seq = (uint32_t)(x - rt->waiters + 1);  /* the hint: task.h */
   return waker_of(rt, x);
 }
 
@@ -521,9 +522,9 @@ int corun_wake_error(lua_State *L, corun_Waker w) {
 }
 
 /* Task 't' is cancelled, or ends, or prepares again, with a native wait:
-   the host is told.  The slot is found by a scan: the task record has no
-   room for it (its wait union is reused by later waits when a native
-   function raised after preparing), and few waits are native at once. */
+   the host is told.  The slot is found in O(1) through the hint in
+   t->seq (task.h), which holds unless the task prepared a wait, raised
+   before waiting in it, and then set a deadline: only then a scan. */
 void corun__embed_abandon(corun_Task *t) {
   corun_Runtime *rt = t->rt;
   corun_Waiter *x = NULL;
@@ -531,6 +532,9 @@ void corun__embed_abandon(corun_Task *t) {
   corun_Waker w;
   uint32_t i;
   void *ud;
+  if (t->seq >= 1 && t->seq <= rt->nwaiters &&
+      rt->waiters[t->seq - 1].task == t)
+    x = &rt->waiters[t->seq - 1];
   for (i = 0; i < rt->nwaiters && x == NULL; i++)
     if (rt->waiters[i].task == t)
       x = &rt->waiters[i];

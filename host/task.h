@@ -125,7 +125,9 @@ struct corun_Task {
                              once a branch is done: its completion order */
     corun_Sync *sync;     /* borrows: the sync object it waits on */
   };
-  uint32_t seq;           /* timer order among equal deadlines (wraps) */
+  uint32_t seq;           /* timer order among equal deadlines (wraps);
+                             while it has a native wait and no deadline,
+                             the wait's slot + 1 (a hint embed.c checks) */
   uint32_t heap_index;    /* slot in the timer heap, or CORUN_NO_TIMER */
   int ref;                /* anchor in rt's task table while not done */
   int nvalues;            /* arguments before start, results when done,
