@@ -13,7 +13,8 @@ local function in_task(fn, ...)
   return table.unpack(r, 2, r.n)
 end
 
--- rx:recv() packed, or "still waiting" after 'seconds'.
+-- rx:recv() packed, or "still waiting" after 'seconds' (exactly, on the
+-- paused clock, where the specs that use it run).
 local function recv_within(seconds, rx)
   local ok, r = corun.timeout(seconds, function()
     return table.pack(rx:recv())
@@ -117,7 +118,7 @@ describe("corun.channel", function()
      function()
     -- tx crosses into task 2 inside a message; task 2 sends after the
     -- spawner has closed its own reference.
-    local first, second, sent = run(in_task, function()
+    local first, second, sent = paused(in_task, function()
       local tx, rx = corun.channel()
       local ctl_tx, ctl_rx = corun.channel()
       local h = corun.spawn(function(ctl_rx)
@@ -161,7 +162,7 @@ describe("Sender:send", function()
 
   it("waits while the channel is full and returns true once a message " ..
      "is taken", function()
-    local r, elapsed, got = run(function()
+    local r, elapsed, got = paused(function()
       local tx, rx = corun.channel(1)
       tx:send("first")
       local h = corun.spawn(function(rx)
@@ -176,7 +177,7 @@ describe("Sender:send", function()
       return r, elapsed, { a, b }
     end)
     assert.same({ n = 1, true }, r)
-    assert.is_true(elapsed >= 0.045, elapsed)
+    near(0.05, elapsed)  -- until the receiver took a message
     assert.same({ "first", "second" }, got)
   end)
 
@@ -611,7 +612,7 @@ end)
 describe("Sender:close", function()
   it("releases the only reference: recv returns nil once the queue is " ..
      "drained", function()
-    local r = run(in_task, function()
+    local r = paused(in_task, function()
       local tx, rx = corun.channel()
       tx:close()
       return recv_within(2, rx)
@@ -621,7 +622,7 @@ describe("Sender:close", function()
 
   it("lets the messages already queued be received before the nil",
      function()
-    local got, last = run(in_task, function()
+    local got, last = paused(in_task, function()
       local tx, rx = corun.channel()
       tx:send(1); tx:send(2); tx:send(3)
       tx:close()
@@ -634,7 +635,7 @@ describe("Sender:close", function()
   end)
 
   it("wakes a receiver waiting in another task with nil", function()
-    local ok, r = run(in_task, function()
+    local ok, r = paused(in_task, function()
       local tx, rx = corun.channel()
       local h = corun.spawn(function(rx) return table.pack(rx:recv()) end, rx)
       settle(2)
@@ -647,24 +648,27 @@ describe("Sender:close", function()
   end)
 
   it("releases only the calling task's reference", function()
-    local early, got, last = run(in_task, function()
+    local early, got, at, last = paused(in_task, function()
       local tx, rx = corun.channel()
+      local t0 = corun.now()
       corun.spawn(function(tx)
         corun.sleep(0.05)
         tx:send("still open")
       end, tx)
       tx:close()
       local early = corun.timeout(0.01, rx.recv, rx)
-      return early, rx:recv(), recv_within(2, rx)
+      local got = rx:recv()
+      return early, got, corun.now() - t0, recv_within(2, rx)
     end)
     assert.is_false(early)  -- recv waited: the task still holds a sender
     assert.equal("still open", got)
+    near(0.05, at)          -- when the task sent
     assert.same({ n = 1, nil }, last)
   end)
 
   it("called twice by one task does not release another task's reference",
      function()
-    local got = run(in_task, function()
+    local got = paused(in_task, function()
       local tx, rx = corun.channel()
       corun.spawn(function(tx)
         corun.sleep(0.05)
@@ -679,7 +683,7 @@ describe("Sender:close", function()
 
   it("in every holder ends the channel while the holding tasks still run",
      function()
-    local r, last, running = run(in_task, function()
+    local r, last, running = paused(in_task, function()
       local tx, rx = corun.channel()
       local hs = {}
       for i = 1, 3 do
@@ -707,7 +711,7 @@ describe("Sender:close", function()
   end)
 
   it("inside corun.timeout releases the task's reference", function()
-    local r = run(in_task, function()
+    local r = paused(in_task, function()
       local tx, rx = corun.channel()
       corun.timeout(1, function() tx:close() end)
       return recv_within(2, rx)
@@ -716,7 +720,7 @@ describe("Sender:close", function()
   end)
 
   it("inside a corun.join branch releases the task's reference", function()
-    local r = run(in_task, function()
+    local r = paused(in_task, function()
       local tx, rx = corun.channel()
       corun.join(function() tx:close() end, function() end)
       return recv_within(2, rx)
@@ -726,6 +730,7 @@ describe("Sender:close", function()
 
   it("inside corun.run's main function releases its reference", function()
     local r = corun.run(function()
+      corun.clock.pause()  -- recv_within's limit on the test clock
       local tx, rx = corun.channel()
       tx:close()
       return recv_within(2, rx)
@@ -735,7 +740,7 @@ describe("Sender:close", function()
 
   it("a sender passed to a spawned task keeps the channel open after " ..
      "the spawner closes its reference", function()
-    local got = run(in_task, function()
+    local got = paused(in_task, function()
       local tx, rx = corun.channel()
       corun.spawn(function(tx)
         corun.sleep(0.02)
@@ -749,7 +754,7 @@ describe("Sender:close", function()
 
   it("a sender captured by a spawned function gives the task its own " ..
      "reference", function()
-    local got = run(in_task, function()
+    local got = paused(in_task, function()
       local tx, rx = corun.channel()
       corun.spawn(function()
         corun.sleep(0.02)
@@ -762,7 +767,7 @@ describe("Sender:close", function()
   end)
 
   it("a task's reference is released when the task returns", function()
-    local got, last = run(in_task, function()
+    local got, last = paused(in_task, function()
       local tx, rx = corun.channel()
       local h = corun.spawn(function(tx) tx:send("last words") end, tx)
       tx:close()
@@ -774,7 +779,7 @@ describe("Sender:close", function()
   end)
 
   it("a task's reference is released when the task raises", function()
-    local first, last, ok = run(in_task, function()
+    local first, last, ok = paused(in_task, function()
       local tx, rx = corun.channel()
       local h = corun.spawn(function(tx)
         tx:send(1)
@@ -792,7 +797,7 @@ describe("Sender:close", function()
 
   it("a task's reference is released when the task is cancelled",
      function()
-    local ok, r = run(in_task, function()
+    local ok, r = paused(in_task, function()
       local tx, rx = corun.channel()
       local h = corun.spawn(function(tx) corun.sleep(math.huge) end, tx)
       local killer = corun.spawn(function(h)
@@ -810,7 +815,7 @@ describe("Sender:close", function()
 
   it("a task's reference is released when the task is cancelled before " ..
      "it started", function()
-    local r = run(in_task, function()
+    local r = paused(in_task, function()
       local tx, rx = corun.channel()
       local h = corun.spawn(function(tx) tx:send("never") end, tx)
       h:abort()
@@ -822,7 +827,7 @@ describe("Sender:close", function()
   end)
 
   it("a task given the sender twice holds one reference", function()
-    local r = run(in_task, function()
+    local r = paused(in_task, function()
       local tx, rx = corun.channel()
       local h = corun.spawn(function(a, b)
         a:close()
@@ -839,7 +844,7 @@ describe("Sender:close", function()
 
   it("a sender passed on to a grandchild task keeps the channel open " ..
      "after its parent ends", function()
-    local got, last = run(in_task, function()
+    local got, last = paused(in_task, function()
       local tx, rx = corun.channel()
       corun.spawn(function(tx)
         corun.spawn(function(tx)
@@ -885,7 +890,7 @@ describe("Receiver:recv", function()
   end)
 
   it("waits for a message", function()
-    local v, elapsed = run(function()
+    local v, elapsed = paused(function()
       local tx, rx = corun.channel()
       corun.spawn(function(tx)
         corun.sleep(0.05)
@@ -896,12 +901,12 @@ describe("Receiver:recv", function()
       return v, corun.now() - t0
     end)
     assert.equal("late", v)
-    assert.is_true(elapsed >= 0.045, elapsed)
+    near(0.05, elapsed)
   end)
 
   it("returns nil once every holding task has ended and the queue is " ..
      "drained", function()
-    local got = run(in_task, function()
+    local got = paused(in_task, function()
       local tx, rx = corun.channel()
       for i = 1, 3 do
         corun.spawn(function(tx, i)
@@ -924,7 +929,7 @@ describe("Receiver:recv", function()
   end)
 
   it("keeps returning nil after the end", function()
-    local r = run(in_task, function()
+    local r = paused(in_task, function()
       local tx, rx = corun.channel()
       tx:close()
       if recv_within(2, rx) == "still waiting" then return "still waiting" end
@@ -1003,7 +1008,7 @@ describe("Receiver:recv", function()
   end)
 
   it("cut short by corun.timeout loses no message", function()
-    local ok, v = run(function()
+    local ok, v = paused(function()
       local tx, rx = corun.channel()
       local ok = corun.timeout(0.01, rx.recv, rx)
       tx:send("kept")
@@ -1014,7 +1019,7 @@ describe("Receiver:recv", function()
   end)
 
   it("frees a slot for a sender waiting on a full channel", function()
-    local ok, r = run(function()
+    local ok, r = paused(function()
       local tx, rx = corun.channel(1)
       tx:send(1)
       local h = corun.spawn(function() return tx:send(2) end)
@@ -1028,7 +1033,7 @@ describe("Receiver:recv", function()
 
   it("makes a received Permit belong to the receiving task: released " ..
      "when it returns", function()
-    local during, after = run(function()
+    local during, after = paused(function()
       local sem = corun.Semaphore(1)
       local tx, rx = corun.channel()
       local h = corun.spawn(function(rx)
@@ -1047,7 +1052,7 @@ describe("Receiver:recv", function()
 
   it("makes a received Permit belong to the receiving task: released " ..
      "when it is cancelled", function()
-    local during, after = run(function()
+    local during, after = paused(function()
       local sem = corun.Semaphore(1)
       local tx, rx = corun.channel()
       local h = corun.spawn(function(rx)
@@ -1169,7 +1174,7 @@ describe("Receiver:try_recv", function()
   end)
 
   it("frees a slot for a sender waiting on a full channel", function()
-    local ok, r = run(function()
+    local ok, r = paused(function()
       local tx, rx = corun.channel(1)
       tx:send(1)
       local h = corun.spawn(function() return tx:send(2) end)
@@ -1228,7 +1233,7 @@ describe("Receiver:close", function()
 
   it("wakes every sender waiting on a full channel with false, \"closed\"",
      function()
-    local r, got = run(function()
+    local r, got = paused(function()
       local tx, rx = corun.channel(1)
       tx:send(0)
       local hs = {}
@@ -1303,7 +1308,7 @@ describe("Receiver:close", function()
 
   it("by the owner's cancellation wakes senders waiting on a full channel",
      function()
-    local ok, r = run(function()
+    local ok, r = paused(function()
       local tx, rx = corun.channel(1)
       tx:send(0)
       local owner = corun.spawn(function(rx) corun.sleep(math.huge) end, rx)

@@ -220,12 +220,12 @@ describe("corun.yield_now", function()
   end)
 
   it("returns at once when no other task is ready", function()
-    local elapsed = run(function()
+    local elapsed = paused(function()
       local t0 = corun.now()
       corun.yield_now()
       return corun.now() - t0
     end)
-    assert.is_true(elapsed < 0.5)
+    near(0, elapsed)                   -- no wait the clock could jump to
   end)
 
   it("raises outside a runtime", function()

@@ -88,13 +88,13 @@ describe("Semaphore:acquire", function()
   end)
 
   it("does not wait when enough permits are available", function()
-    local elapsed = run(function()
+    local elapsed = paused(function()
       local sem = corun.Semaphore(2)
       local t0 = corun.now()
       local p <close> = sem:acquire(2)
       return corun.now() - t0
     end)
-    assert.is_true(elapsed < 0.25, elapsed)
+    near(0, elapsed)
   end)
 
   it("waits until a permit is released", function()
@@ -140,7 +140,7 @@ describe("Semaphore:acquire", function()
      function()
     local s = shared()
     s.order = {}
-    local after_one, after_two = run(function()
+    local after_one, after_two = paused(function()
       local sem = corun.Semaphore(3)
       local p1, p2, p3 = sem:acquire(), sem:acquire(), sem:acquire()
       local a = corun.spawn(function()
@@ -253,14 +253,14 @@ describe("Semaphore:acquire", function()
 
   it("returns nil, \"closed\" without waiting on a closed semaphore",
      function()
-    local elapsed = run(function()
+    local elapsed = paused(function()
       local sem = corun.Semaphore(0)
       sem:close()
       local t0 = corun.now()
       sem:acquire()
       return corun.now() - t0
     end)
-    assert.is_true(elapsed < 0.25, elapsed)
+    near(0, elapsed)
   end)
 
   it("raises on k = 0", function()
@@ -378,7 +378,7 @@ describe("Semaphore:acquire", function()
      "cancelled", function()
     -- Semaphore(3) with 1 available: A (asks 2) waits first, B (asks 1)
     -- queues behind it.  Once A is gone, B's permit is available.
-    local ok, v = run(function()
+    local ok, v = paused(function()
       local sem = corun.Semaphore(3)
       local p = sem:acquire(2)
       local a = corun.spawn(function() sem:acquire(2) end)
@@ -397,22 +397,25 @@ describe("Semaphore:acquire", function()
 
   it("lets a later waiter through when a larger waiter ahead of it times " ..
      "out", function()
-    local ok = run(function()
+    local ok, at = paused(function()
       local sem = corun.Semaphore(3)
       local p = sem:acquire(2)
+      local t0 = corun.now()
       local a = corun.spawn(function()
         return corun.timeout(0.02, function() sem:acquire(2) end)
       end)
       settle(2)
-      local b = corun.spawn(function()
+      local b = corun.spawn(function(t0)
         local q <close> = sem:acquire(1)
-        return "b"
-      end)
+        return corun.now() - t0
+      end, t0)
       settle(2)
-      local ok = corun.timeout(1, b.await, b)
-      return ok
+      local ok, _, at = corun.timeout(1, b.await, b)
+      a:await()
+      return ok, at
     end)
     assert.is_true(ok, "B still waits although a permit is available")
+    near(0.02, at)  -- B waited behind A until A's timeout, not longer
   end)
 
   it("gives the permits back when a granted waiter is cancelled before " ..
@@ -437,7 +440,7 @@ describe("Semaphore:acquire", function()
 
   it("hands the permits of a granted, cancelled waiter to the next waiter",
      function()
-    local got = run(function()
+    local got = paused(function()
       local sem = corun.Semaphore(1)
       local p = sem:acquire()
       local a = corun.spawn(function() sem:acquire() end)
@@ -455,19 +458,22 @@ describe("Semaphore:acquire", function()
   end)
 
   it("leaves the queue when corun.timeout expires", function()
-    local ok, avail, again = run(function()
+    local ok, avail, again, elapsed = paused(function()
       local sem = corun.Semaphore(1)
       local p = sem:acquire()
+      local t0 = corun.now()
       local ok = corun.timeout(0.01, function() sem:acquire() end)
+      local elapsed = corun.now() - t0
       p:release()
       local q = sem:try_acquire()
       local again = q ~= nil
       if q then q:release() end
-      return ok, sem:available_permits(), again
+      return ok, sem:available_permits(), again, elapsed
     end)
     assert.is_false(ok)
     assert.equal(1, avail)
     assert.is_true(again)
+    near(0.01, elapsed)
   end)
 end)
 
@@ -502,14 +508,14 @@ describe("Semaphore:try_acquire", function()
   end)
 
   it("does not wait", function()
-    local elapsed = run(function()
+    local elapsed = paused(function()
       local sem = corun.Semaphore(1)
       local held <close> = sem:acquire()
       local t0 = corun.now()
       sem:try_acquire()
       return corun.now() - t0
     end)
-    assert.is_true(elapsed < 0.25, elapsed)
+    near(0, elapsed)
   end)
 
   it("returns nil while a task waits ahead, even if permits are available",
@@ -875,7 +881,7 @@ end)
 
 describe("Permit ownership", function()
   it("is released when its task returns without releasing it", function()
-    local during, after = run(function()
+    local during, after = paused(function()
       local sem = corun.Semaphore(1)
       local h = corun.spawn(function()
         local p = sem:acquire()
@@ -955,7 +961,7 @@ describe("Permit ownership", function()
   end)
 
   it("moved into a task, is released by that task when it ends", function()
-    local during, after = run(function()
+    local during, after = paused(function()
       local sem = corun.Semaphore(2)
       local p = sem:acquire(2)
       local h = corun.spawn(function(p) corun.sleep(0.02) end, p)
@@ -1011,7 +1017,7 @@ describe("Permit ownership", function()
 
   it("moved into a task, is not released by the spawner's <close>",
      function()
-    local avail = run(function()
+    local avail = paused(function()
       local sem = corun.Semaphore(1)
       local h
       do
@@ -1027,7 +1033,7 @@ describe("Permit ownership", function()
 
   it("acquired inside corun.timeout, stays held after timeout returns",
      function()
-    local ok, avail = run(function()
+    local ok, avail = paused(function()
       local sem = corun.Semaphore(1)
       local ok, p = corun.timeout(1, function() return sem:acquire() end)
       local avail = sem:available_permits()
@@ -1040,7 +1046,7 @@ describe("Permit ownership", function()
 
   it("acquired inside corun.timeout, is released when the task ends",
      function()
-    local during, after = run(function()
+    local during, after = paused(function()
       local sem = corun.Semaphore(1)
       local h = corun.spawn(function()
         local ok, p = corun.timeout(1, function() return sem:acquire() end)
@@ -1057,7 +1063,7 @@ describe("Permit ownership", function()
 
   it("moved into a task, is usable inside corun.timeout in that task",
      function()
-    local ok, inner_ok, avail = run(function()
+    local ok, inner_ok, avail = paused(function()
       local sem = corun.Semaphore(1)
       local p = sem:acquire()
       return corun.spawn(function(p)
@@ -1105,8 +1111,9 @@ describe("Semaphore (bounded concurrency)", function()
   it("keeps at most 5 of 20 tasks inside, and completes all 20", function()
     local s = shared()
     s.inside, s.max, s.done = 0, 0, 0
-    local results = run(function()
+    local results, elapsed = paused(function()
       local sem = corun.Semaphore(5)
+      local t0 = corun.now()
       local hs = {}
       for i = 1, 20 do
         hs[i] = corun.spawn(function(i)
@@ -1125,12 +1132,13 @@ describe("Semaphore (bounded concurrency)", function()
         assert(ok, v)
         results[i] = v
       end
-      return results
+      return results, corun.now() - t0
     end)
     assert.equal(20, s.done)
     assert.equal(5, s.max)
     assert.equal(0, s.inside)
     for i = 1, 20 do assert.equal(i, results[i]) end
+    near(4 * 0.005, elapsed)  -- four rounds of five (one at a time: 0.1)
   end)
 
   it("gives back every permit once all tasks are done", function()
