@@ -427,14 +427,23 @@ describe("corun.interval", function()
   it("raises on a zero period", function()
     local ok, err = pcall(corun.interval, 0)
     assert.is_false(ok)
-    assert.equal("corun.interval: bad argument #1 (period must be a " ..
-                 "positive number of seconds)", err)
+    assert.equal("corun.interval: bad argument #1 (period must be " ..
+                 "positive, got 0.0)", err)
   end)
 
   it("raises on a negative period", function()
     local ok, err = pcall(corun.interval, -1)
     assert.is_false(ok)
-    assert.matches("^corun%.interval: bad argument #1", err)
+    assert.equal("corun.interval: bad argument #1 (period must be " ..
+                 "positive, got -1.0)", err)
+  end)
+
+  it("raises on a NaN or infinite period, saying which", function()
+    local e1 = select(2, pcall(corun.interval, 0 / 0))
+    local e2 = select(2, pcall(corun.interval, math.huge))
+    assert.equal("corun.interval: bad argument #1 (period is NaN)", e1)
+    assert.equal("corun.interval: bad argument #1 (period must be " ..
+                 "finite, got inf)", e2)
   end)
 
   it("raises on a period that is not a number", function()
@@ -451,6 +460,108 @@ describe("corun.interval", function()
     assert.equal("Interval:tick: must be called from a task (inside corun.run)",
                  err)
   end)
+
+  it("accepts every positive finite period, centuries included", function()
+    local r = paused(function()
+      local r = {}
+      for i, p in ipairs { 1e-12, 1.8e10, 1e11, 1e300 } do
+        local iv = corun.interval(p)
+        r[i] = { iv:period(), corun.timeout(3600, function()
+          iv:tick()
+          return iv:tick()
+        end) }
+      end
+      return r
+    end)
+    assert.is_true(r[1][1] > 0)
+    assert.is_true(r[1][2])  -- ticks as fast as the clock allows
+    for i = 2, 4 do
+      assert.is_true(r[i][1] > 1e9, "period " .. i)
+      assert.is_false(r[i][2], "period " .. i)  -- no second tick in an hour
+    end
+  end)
+
+  it("loses no tick when a wait in tick is cancelled", function()
+    local r = paused(function()
+      local t0 = corun.now()
+      local iv = corun.interval(0.3)
+      iv:tick()
+      assert(not corun.timeout(0.1, iv.tick, iv))
+      assert(not corun.timeout(0.1, iv.tick, iv))
+      local due = iv:tick()  -- the tick at 0.3 s, on time
+      return { due = due - t0, at = corun.now() - t0 }
+    end)
+    near(0.3, r.due)
+    near(0.3, r.at)
+  end)
+
+  it("loses no tick when the task waiting in tick is aborted", function()
+    local r = paused(function()
+      local t0 = corun.now()
+      local iv = corun.interval(1)
+      iv:tick()
+      -- an Interval cannot cross into a task: a branch waits in it instead
+      corun.select(function() iv:tick() end, function() corun.sleep(0.5) end)
+      return iv:tick() - t0, corun.now() - t0
+    end)
+    near(1, r)
+  end)
+end)
+
+-- Whether iv:tick() has a tick ready now: its due time, or nil if it would
+-- wait (the wait is then cancelled, which must take no tick).
+local function poll(iv)
+  local ok, due = corun.timeout(0, iv.tick, iv)
+  return ok and due or nil
+end
+
+-- Check that the ticks ready now are due at 'start' + each of 'deltas'
+-- (milliseconds), and that no more is ready.
+local function check_ticks(iv, start, ...)
+  for _, ms in ipairs { ... } do
+    local due = poll(iv)
+    assert(due, ("expected a tick due at +%d ms, none was ready"):format(ms))
+    near(start + ms / 1000, due)
+  end
+  local extra = poll(iv)
+  assert(extra == nil, ("expected no tick ready, got one due at +%.3f s")
+         :format((extra or 0) - start))
+end
+
+-- Translations of Tokio's tests/time_interval.rs (burst, reset): the
+-- interval starts at the first tick, which comes at once.
+describe("corun.interval, as Tokio's time_interval tests", function()
+  it("burst: missed ticks fire at once, then the schedule goes on", function()
+    paused(function()
+      local adv = corun.clock.advance
+      local start = corun.now()
+      local iv = corun.interval(0.3)
+      check_ticks(iv, start, 0)
+      adv(0.1)  check_ticks(iv, start)
+      adv(0.2)  check_ticks(iv, start, 300)
+      adv(0.65) check_ticks(iv, start, 600, 900)
+      adv(0.2)  check_ticks(iv, start)
+      adv(0.1)  check_ticks(iv, start, 1200)
+      adv(0.25) check_ticks(iv, start, 1500)
+      adv(0.3)  check_ticks(iv, start, 1800)
+    end)
+  end)
+
+  it("reset: the next tick comes one period after the reset", function()
+    paused(function()
+      local adv = corun.clock.advance
+      local start = corun.now()
+      local iv = corun.interval(0.3)
+      check_ticks(iv, start, 0)
+      adv(0.1)  check_ticks(iv, start)
+      adv(0.2)  check_ticks(iv, start, 300)
+      adv(0.1)  check_ticks(iv, start)
+      iv:reset()
+      adv(0.25) check_ticks(iv, start)
+      adv(0.05) check_ticks(iv, start, 700)
+      adv(0.3)  check_ticks(iv, start, 1000)
+    end)
+  end)
 end)
 
 describe("corun.sleep_until", function()
@@ -461,15 +572,27 @@ describe("corun.sleep_until", function()
       return target, corun.now()
     end)
     near(target, woke)                 -- exactly then, on the paused clock
+    assert.is_true(woke >= target)     -- and never before
     -- On the real clock: at that time or later (a lower bound only).
-    -- (Not asserted on the paused clock: there the wake-up time is the
-    -- target truncated to whole nanoseconds, up to 1 ns earlier.)
     target, woke = run(function()
       local target = corun.now() + 0.05
       corun.sleep_until(target)
       return target, corun.now()
     end)
     assert.is_true(woke >= target, woke - target)
+  end)
+
+  it("never wakes before the time named, whatever its rounding", function()
+    local early = paused(function()
+      local early = 0
+      for i = 1, 1000 do
+        local t = corun.now() + 0.05 + i * 1e-4
+        corun.sleep_until(t)
+        if corun.now() < t then early = early + 1 end
+      end
+      return early
+    end)
+    assert.equal(0, early)
   end)
 
   it("returns promptly for a time in the past", function()
