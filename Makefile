@@ -92,7 +92,7 @@ $(BUILD)/test/embed_api: spec/c/embed_api.c $(BUILD)/include/corun.h $(BUILD)/li
 
 examples: all $(BUILD)/examples/embed-host
 
-tests: all examples $(BUILD)/test/oom $(BUILD)/test/embed_api
+tests: all examples $(BUILD)/test/oom $(BUILD)/test/embed_api $(BUILD)/bench/cancel
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/corun $(DESTDIR)$(LUADIR)/corun

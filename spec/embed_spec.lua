@@ -269,3 +269,18 @@ describe("corun's C API", function()
                            true), err)
   end)
 end)
+
+describe("corun_close", function()
+  -- bench/cancel: 40 000 tasks parked in native waits (what every I/O
+  -- wait is), cancelled by corun_close, next to 40 000 sleepers, in the
+  -- same run.  Cancelling one native wait used to scan every other one.
+  it("cancels tasks in native waits in time linear in their number, as " ..
+     "it cancels sleepers", function()
+    local bin = (os.getenv("CORUN_BUILD") or "build") .. "/bench/cancel"
+    local status, out, err = exec(bin, { "40000", "3" })
+    assert.equal(0, status, err)
+    local ratio = tonumber(out:match("ratio ([%d.]+)"))
+    assert.is_truthy(ratio, out)
+    assert.is_true(ratio < 4, out)
+  end)
+end)
