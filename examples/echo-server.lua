@@ -20,19 +20,22 @@ print(("listening on %s:%d"):format(host, bound))
 io.stdout:flush()
 
 local function serve(conn)
+  -- A client may be gone (reset) before this task runs: peer() then
+  -- fails like any operation on the connection.
   local peer_host, peer_port = conn:peer()
+  local who = peer_host and ("%s:%d"):format(peer_host, peer_port)
+              or "a client"
   local bytes = 0
   while true do
     local data, err = conn:read()
     if not data then
-      if err then io.stderr:write(("%s:%d: %s\n"):format(peer_host,
-                                                       peer_port, err)) end
+      if err then io.stderr:write(who, ": ", err, "\n") end
       break
     end
     bytes = bytes + #data
     local ok, werr = conn:write(data)
     if not ok then
-      io.stderr:write(("%s:%d: %s\n"):format(peer_host, peer_port, werr))
+      io.stderr:write(who, ": ", werr, "\n")
       break
     end
   end
@@ -43,7 +46,11 @@ end
 local connections = corun.JoinSet()
 local served, total = 0, 0
 local function collect(ok, bytes)          -- a connection task's outcome
-  if ok then total = total + bytes end
+  if ok then
+    total = total + bytes
+  elseif ok == false then                  -- bytes is the JoinError
+    io.stderr:write("connection task failed: ", tostring(bytes), "\n")
+  end
   return ok ~= nil
 end
 while served < max do

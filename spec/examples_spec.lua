@@ -261,3 +261,31 @@ describe("examples", function()
     p:close()
   end)
 end)
+
+describe("examples/echo-server.lua", function()
+  -- 20 clients connect and reset at once (SO_LINGER 0): each connection's
+  -- task finds its client gone (peer() or read fails).  The example must
+  -- say so for each, and lose no task's failure.
+  it("reports every client that reset, and serves on", function()
+    local script = ([[%s examples/echo-server.lua 0 20 | {
+      read -r first; echo "$first"
+      python3 -c '
+import socket, struct, sys
+for i in range(20):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+' "${first##*:}"; cat; }]]):format(shell_quote(CORUN))
+    local status, out, err = exec("sh", { "-c", script })
+    assert.are.equal(0, status, err)
+    assert.matches("served 20 connections, echoed 0 bytes\n$", out)
+    local reports = 0
+    for line in err:gmatch("[^\n]+") do
+      assert.is_nil(line:find("panicked", 1, true), line)
+      assert.is_truthy(line:match("^a client: E%u+: ") or
+                       line:match("^127%.0%.0%.1:%d+: E%u+: "), line)
+      reports = reports + 1
+    end
+    assert.equal(20, reports, err)
+  end)
+end)
