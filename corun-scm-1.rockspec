@@ -1,24 +1,31 @@
--- LuaRocks builds corun with its Makefile (build.type = "make"), which
--- accepts the variables passed below.  From a checkout:
+-- corun, built from a checkout with its Makefile (build.type = "make"):
 --   luarocks --lua-version 5.4 --tree <dir> make corun-scm-1.rockspec
+-- The versioned rockspec of a release is rockspecs/corun-<version>-1.rockspec.
 rockspec_format = "3.0"
 package = "corun"
 version = "scm-1"
 
 source = {
-  -- Placeholder: replace with the project's public git URL when it has one.
-  -- `luarocks make` in a checkout does not fetch it.
-  url = "git+https://example.invalid/corun.git",
+  url = "git+https://github.com/corun-lua/corun.git",
 }
 
 description = {
   summary = "Tokio's task model for Lua 5.4, on libuv",
   detailed = [[
-corun runs Lua functions as tasks on a libuv loop: spawn, join handles,
-cancellation, sleeps, timeouts and intervals, with values that cross a task
-boundary copied so that tasks do not share state. It installs the module
-corun (require "corun") and the corun executable.
+corun is an async runtime for Lua 5.4 written in C on libuv. Lua functions
+run as tasks with join handles (spawn, await, abort), join sets, sleeps,
+timeouts and intervals on a clock that tests can pause, structured
+concurrency (join, try_join, select), semaphores, mutexes, notifies and
+channels, and I/O that suspends only the calling task: TCP, DNS, files,
+child processes and signals. Values that cross a task boundary are copied
+or moved, as Tokio's 'static + Send, so tasks never share state by
+accident. It installs the module corun (require "corun"), the corun
+executable (a lua5.4 whose script runs as the main task), and libcorun with
+corun.h for C applications that embed it.
 ]],
+  homepage = "https://github.com/corun-lua/corun",
+  license = "MIT",
+  labels = { "async", "coroutines", "libuv", "concurrency" },
 }
 
 dependencies = {
@@ -37,14 +44,17 @@ build = {
   build_variables = {
     CFLAGS = "$(CFLAGS)",
     LIBFLAG = "$(LIBFLAG)",
-    LUA_INCDIR = "$(LUA_INCDIR)",
-    LUA_LIBDIR = "$(LUA_LIBDIR)",
     LUA = "$(LUA)",
+    LUA_INCDIR = "$(LUA_INCDIR)",
+    LUA_DIR = "$(LUA_DIR)",
+    LIBUV_INCDIR = "$(LIBUV_INCDIR)",
+    LIBUV_LIBDIR = "$(LIBUV_LIBDIR)",
   },
   install_variables = {
     PREFIX = "$(PREFIX)",
     BINDIR = "$(BINDIR)",
     LIBDIR = "$(LIBDIR)",
     LUADIR = "$(LUADIR)",
+    INSTALL_EMBED = "no",
   },
 }

@@ -26,7 +26,7 @@
 #include <lua.h>
 #include <uv.h>
 
-#define CORUN_VERSION "0.1.0"
+#define CORUN_VERSION "0.2.0"
 
 /* Result codes. */
 #define CORUN_OK          0  /* done; for a task: it returned */

@@ -33,6 +33,8 @@ static void print_usage(const char *badoption) {
           "  -e stat   execute string 'stat'\n"
           "  -l mod    require library 'mod' into global 'mod'\n"
           "  -v        show version information\n"
+          "  -E        ignore environment variables\n"
+          "  -W        turn warnings on\n"
           "  --paused-clock  start with the clock paused (corun.clock)\n"
           "  --        stop handling options\n"
           "  -         execute stdin and stop handling options\n",
@@ -100,7 +102,7 @@ static int load_failed(lua_State *L) {
 ** index of the script in argv (argc if none), 0 after printing an error.
 */
 static int collect_actions(lua_State *L, char **argv, int argc, int *version,
-                           int *flags) {
+                           int *flags, int *noenv, int *warn) {
   int i;
   for (i = 1; i < argc && argv[i][0] == '-'; i++) {
     const char *opt = argv[i];
@@ -110,6 +112,10 @@ static int collect_actions(lua_State *L, char **argv, int argc, int *version,
       return i;
     if (strcmp(opt, "-v") == 0) {
       *version = 1;
+      continue;
+    }
+    if (strcmp(opt, "-E") == 0 || strcmp(opt, "-W") == 0) {
+      *(opt[1] == 'E' ? noenv : warn) = 1;
       continue;
     }
     if (strcmp(opt, "--paused-clock") == 0) {
@@ -140,16 +146,57 @@ static int collect_actions(lua_State *L, char **argv, int argc, int *version,
   return i;
 }
 
+/*
+** LUA_INIT_5_4, or else LUA_INIT, as lua5.4 runs it: "@file" runs the
+** file, anything else is Lua code.  If set, it becomes the first action
+** (it runs in the main task, before -e, -l and the script).  Returns 0
+** after printing a load error.
+*/
+static int init_action(lua_State *L) {
+  const char *name = "=LUA_INIT_5_4", *init = getenv(name + 1);
+  int status, i, n;
+  if (init == NULL) {
+    name = "=LUA_INIT";
+    init = getenv(name + 1);
+  }
+  if (init == NULL)
+    return 1;
+  if (init[0] == '@')
+    status = luaL_loadfile(L, init + 1);
+  else
+    status = luaL_loadbuffer(L, init, strlen(init), name);
+  if (status != LUA_OK)
+    return load_failed(L);
+  lua_pushnil(L);
+  add_action(L, 0);
+  n = (int)lua_rawlen(L, 1);  /* move it from the end to the front */
+  lua_rawgeti(L, 1, n);
+  for (i = n; i > 1; i--) {
+    lua_rawgeti(L, 1, i - 1);
+    lua_rawseti(L, 1, i);
+  }
+  lua_rawseti(L, 1, 1);
+  return 1;
+}
+
 static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);
   int script, version = 0, status, n, flags = CORUN_HANDLE_SIGINT;
+  int noenv = 0, warn = 0;
   lua_settop(L, 0);
+  lua_newtable(L);  /* 1: actions */
+  if ((script = collect_actions(L, argv, argc, &version, &flags, &noenv,
+                                &warn)) == 0)
+    return 0;
+  if (noenv) {  /* before the libraries: package ignores LUA_PATH too */
+    lua_pushboolean(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+  }
   luaL_openlibs(L);
   corun_preload(L);
-  lua_newtable(L);  /* 1: actions */
-  if ((script = collect_actions(L, argv, argc, &version, &flags)) == 0)
-    return 0;
+  if (warn)
+    lua_warning(L, "@on", 0);
   if (version)
     printf("%s\n", corun_version_string());
   create_arg_table(L, argv, argc, script < argc ? script : 0);
@@ -164,6 +211,8 @@ static int pmain(lua_State *L) {
     lua_pushnil(L);
     add_action(L, 1);
   }
+  if (!noenv && !init_action(L))
+    return 0;
   if (lua_rawlen(L, 1) == 0) {  /* only -v */
     lua_pushboolean(L, 1);
     return 1;

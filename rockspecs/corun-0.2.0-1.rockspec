@@ -1,0 +1,62 @@
+-- corun 0.2.0.  `make rock` packs this rockspec with the source archive
+-- its source.url names into corun-0.2.0-1.src.rock, which installs with
+-- no network:
+--   luarocks --lua-version 5.4 --tree <dir> install corun-0.2.0-1.src.rock
+rockspec_format = "3.0"
+package = "corun"
+version = "0.2.0-1"
+
+source = {
+  url = "https://github.com/corun-lua/corun/releases/download/v0.2.0/corun-0.2.0.tar.gz",
+  dir = "corun-0.2.0",
+}
+
+description = {
+  summary = "Tokio's task model for Lua 5.4, on libuv",
+  detailed = [[
+corun is an async runtime for Lua 5.4 written in C on libuv. Lua functions
+run as tasks with join handles (spawn, await, abort), join sets, sleeps,
+timeouts and intervals on a clock that tests can pause, structured
+concurrency (join, try_join, select), semaphores, mutexes, notifies and
+channels, and I/O that suspends only the calling task: TCP, DNS, files,
+child processes and signals. Values that cross a task boundary are copied
+or moved, as Tokio's 'static + Send, so tasks never share state by
+accident. It installs the module corun (require "corun"), the corun
+executable (a lua5.4 whose script runs as the main task), and libcorun with
+corun.h for C applications that embed it.
+]],
+  homepage = "https://github.com/corun-lua/corun",
+  license = "MIT",
+  labels = { "async", "coroutines", "libuv", "concurrency" },
+}
+
+dependencies = {
+  "lua >= 5.4, < 5.5",
+}
+
+external_dependencies = {
+  LIBUV = {
+    header = "uv.h",
+    library = "uv",
+  },
+}
+
+build = {
+  type = "make",
+  build_variables = {
+    CFLAGS = "$(CFLAGS)",
+    LIBFLAG = "$(LIBFLAG)",
+    LUA = "$(LUA)",
+    LUA_INCDIR = "$(LUA_INCDIR)",
+    LUA_DIR = "$(LUA_DIR)",
+    LIBUV_INCDIR = "$(LIBUV_INCDIR)",
+    LIBUV_LIBDIR = "$(LIBUV_LIBDIR)",
+  },
+  install_variables = {
+    PREFIX = "$(PREFIX)",
+    BINDIR = "$(BINDIR)",
+    LIBDIR = "$(LIBDIR)",
+    LUADIR = "$(LUADIR)",
+    INSTALL_EMBED = "no",
+  },
+}
