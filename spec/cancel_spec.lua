@@ -20,7 +20,8 @@ describe("JoinHandle:abort", function()
   it("never resumes the task, even once its wait would have ended",
      function()
     local s = shared()
-    run(function()
+    local waited = paused(function()
+      local t0 = corun.now()
       local h = corun.spawn(function()
         corun.sleep(0.02)
         SHARED.resumed = true
@@ -28,7 +29,9 @@ describe("JoinHandle:abort", function()
       corun.yield_now()
       h:abort()
       corun.sleep(0.1)
+      return corun.now() - t0
     end)
+    near(0.1, waited)             -- well past the task's 0.02 s
     assert.is_nil(s.resumed)
   end)
 
@@ -52,7 +55,10 @@ describe("JoinHandle:abort", function()
 
   it("leaves running the task that the cancelled task was awaiting",
      function()
-    local ok, v = run(function()
+    -- paused clock: inner cannot end before outer is aborted, however
+    -- slow the machine
+    local ok, v, at = paused(function()
+      local t0 = corun.now()
       local inner = corun.spawn(function()
         corun.sleep(0.05)
         return "inner done"
@@ -64,10 +70,12 @@ describe("JoinHandle:abort", function()
       corun.yield_now()
       outer:abort()
       outer:await()
-      return inner:await()
+      local ok, v = inner:await()
+      return ok, v, corun.now() - t0
     end)
     assert.is_true(ok)
     assert.equal("inner done", v)
+    near(0.05, at)                -- it ran its whole sleep
   end)
 
   it("closes the task's pending to-be-closed variables", function()

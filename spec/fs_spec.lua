@@ -63,6 +63,15 @@ local function open_fds()
   return n
 end
 
+-- In a task: wait (real time, up to 5 s: generous for a busy machine)
+-- until this process has 'n' descriptors open again, as the thread pool
+-- finishes the closes under way.  Does nothing when 'n' is nil.
+local function fds_back_to(n)
+  if not n then return end
+  local deadline = corun.now() + 5
+  while open_fds() ~= n and corun.now() < deadline do corun.sleep(0.01) end
+end
+
 -- 'n' bytes of every byte value, zero bytes included.
 local function binary(n)
   local t = {}
@@ -772,6 +781,7 @@ describe("corun.File", function()
     put(at("f"), "abc")
     local before = open_fds()
     local err = run(function()
+      local inside = open_fds()  -- the runtime has descriptors of its own
       local keep
       do
         local f <close> = assert(corun.fs.open(at("f")))
@@ -780,7 +790,7 @@ describe("corun.File", function()
       for _ = 1, 50 do assert(corun.fs.open(at("f"))) end
       collectgarbage()
       collectgarbage()
-      corun.sleep(0.05)  -- the closes finish in the thread pool
+      fds_back_to(inside)  -- the closes finish in the thread pool
       return select(2, pcall(keep.read, keep))
     end)
     assert.equal("file:read: the file is closed", err)
@@ -827,7 +837,9 @@ describe("corun.File", function()
         SHARED.f = f  -- still reachable when the runtime closes
         while f:read(4096) do SHARED.reads = (SHARED.reads or 0) + 1 end
       end, path)
-      corun.sleep(0.005)
+      -- until the first reads are done (not a fixed time: a busy machine
+      -- may take longer than a fast one needs for the whole file)
+      repeat corun.sleep(0.001) until SHARED.reads
       assert(SHARED.reads > 0 and SHARED.reads < 2048, SHARED.reads)
     end, at("big"))
     if before then assert.equal(before, open_fds()) end
@@ -842,7 +854,7 @@ describe("corun.File", function()
       local f = assert(corun.fs.open(at("f")))
       local got = corun.join(function() return f:read() end,
                              function() f:close() end)
-      corun.sleep(0.02)  -- the thread pool closes it
+      fds_back_to(before)  -- the thread pool closes it
       return got == data, before, open_fds()
     end)
     assert.is_true(same)  -- the read under way still answers

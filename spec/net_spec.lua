@@ -9,6 +9,22 @@ local function listen()
   return server, port
 end
 
+-- run(fn, ...) with a watchdog of 60 s instead of 10 (real time), for a
+-- spec whose work, not its waiting, takes time: a guard against a hang,
+-- not a timing check (that work takes several times longer under
+-- AddressSanitizer on a busy machine).  Like run(), it fails a spec that
+-- leaves a task alive.
+local function run_long(fn, ...)
+  return corun.run(function(...)
+    local r = table.pack(corun.timeout(60, fn, ...))
+    if not r[1] then error("watchdog: the test still ran after 60 s", 0) end
+    corun.yield_now()
+    local live = corun.live_tasks() - 1
+    if live > 0 then error(("the spec left %d tasks alive"):format(live), 0) end
+    return table.unpack(r, 2, r.n)
+  end, ...)
+end
+
 -- An echo server task: each connection, moved into its own task, gets
 -- back what it sends until it shuts down its side.
 local function echo_server(server, max)
@@ -34,9 +50,11 @@ local function echo_server(server, max)
   end, server, max)
 end
 
--- Run two corun programs: 'first' prints a port on its first line; then
--- 'second' runs with that port as arg[1] and 'tail' (shell) after it; the
--- output of both.  Returns exit status, stdout, stderr.
+-- Run two corun programs: 'first' prints a port on its first line (and may
+-- print more words on it: the shell gets them in $more); then 'second'
+-- runs with that port as arg[1], in 'tail' (a shell format for the command
+-- that runs it) if given; the output of both.  Returns exit status,
+-- stdout, stderr.
 local function two_programs(first, second, tail)
   local a, b = os.tmpname(), os.tmpname()
   for path, code in pairs { [a] = first, [b] = second } do
@@ -44,7 +62,7 @@ local function two_programs(first, second, tail)
     f:write(code)
     f:close()
   end
-  local script = ("%s %s | { read -r port; %s; %s; }"):format(
+  local script = ("%s %s | { read -r port more; %s; %s; }"):format(
     shell_quote(CORUN), shell_quote(a),
     (tail or "%s"):format(("%s %s \"$port\""):format(shell_quote(CORUN),
                                                       shell_quote(b))),
@@ -111,7 +129,7 @@ end)
 describe("corun.net.connect", function()
   it("echoes every byte for 1 000 concurrent clients", function()
     local n = 1000
-    local bad, errors = run(function()
+    local bad, errors = run_long(function()
       local server, port = listen()
       local srv = echo_server(server, n)
       local clients = corun.JoinSet()
@@ -285,15 +303,20 @@ describe("connection", function()
     assert.equal(sent, received)
   end)
 
+  -- Real clock: the linger is a libuv timer of its own.  The reader sleeps
+  -- far longer than the linger and is killed once the writer has ended:
+  -- that it was still alive then shows the writer did not wait for it.
   it("lets a program end within seconds when its peer never reads",
      function()
     local status, out, err = two_programs([[
       local corun = require "corun"
       local server = assert(corun.net.listen("127.0.0.1", 0))
-      print(select(2, server:address()))
+      local stat = assert(io.open("/proc/self/stat"))
+      print(select(2, server:address()), stat:read("n"))
+      stat:close()
       io.stdout:flush()
       local conn = assert(server:accept())
-      corun.sleep(4)                   -- never reads in time
+      corun.sleep(30)                  -- never reads in time
     ]], [[
       local corun = require "corun"
       local conn = assert(corun.net.connect("127.0.0.1", tonumber(arg[1])))
@@ -302,12 +325,15 @@ describe("connection", function()
       io.stdout:write("writer ends\n")
       -- the main task returns with writes queued that nobody reads
     ]], "s=$(date +%%s%%N); %s; e=$(date +%%s%%N); " ..
-        "echo \"$(( (e - s) / 1000000 ))\"")
+        "echo \"$(( (e - s) / 1000000 ))\"; " ..
+        "if kill \"$more\"; then echo reader alive; fi")
     assert.equal(0, status, err)
-    local ms = tonumber(out:match("^writer ends\n(%d+)\n$"))
+    local ms = tonumber(out:match("^writer ends\n(%d+)\nreader alive\n$"))
     assert.truthy(ms, out)
     -- about 2 s of linger for the queued writes, then they are dropped
-    assert.is_true(ms >= 1900 and ms < 3900, out)
+    -- (the reader, still alive, would have kept them waiting 30 s)
+    assert.is_true(ms >= 1900, out)
+    assert.is_true(ms < 10000, out)    -- 5 times the linger
   end)
 
   it("fails a write to a peer that closed with EPIPE or ECONNRESET, " ..
@@ -601,10 +627,10 @@ describe("server:accept", function()
                                function() return server:accept() end)
         won[i] = won[i] + 1
         if i == 1 then                 -- the connection must still be there
-          local ok, conn = corun.timeout(0.2, server.accept, server)
+          local ok, conn = corun.timeout(2, server.accept, server)
           if ok and conn then conn:close() else lost = lost + 1 end
         else                           -- the byte must still be there
-          assert(corun.timeout(0.2, c1.read, c1))
+          assert(corun.timeout(2, c1.read, c1))
         end
       end
       tx:close()
@@ -616,9 +642,12 @@ describe("server:accept", function()
   end)
 
   it("is cancelled by a timeout and the server goes on", function()
-    local ok, err, later = run(function()
+    -- paused clock: an accept does not hold it (a client may never come)
+    local ok, err, later, waited = paused(function()
       local server, port = listen()
+      local t0 = corun.now()
       local ok, err = corun.timeout(0.02, server.accept, server)
+      local waited = corun.now() - t0
       local h = corun.spawn(function(port)
         local c = assert(corun.net.connect("127.0.0.1", port))
         c:close()
@@ -627,10 +656,11 @@ describe("server:accept", function()
       h:await()
       conn:close()
       server:close()
-      return ok, err, conn ~= nil
+      return ok, err, conn ~= nil, waited
     end)
     assert.is_false(ok)
     assert.equal("deadline has elapsed", err)
+    near(0.02, waited)
     assert.is_true(later)
   end)
 

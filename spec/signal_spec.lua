@@ -51,11 +51,15 @@ describe("corun.signal.wait", function()
   end)
 
   it("honours corun.timeout and leaves nothing watching", function()
-    local ok, err = run(function()
-      return corun.timeout(0.05, corun.signal.wait, "SIGUSR1")
+    -- paused clock: a signal wait does not hold it
+    local ok, err, waited = paused(function()
+      local t0 = corun.now()
+      local ok, err = corun.timeout(0.05, corun.signal.wait, "SIGUSR1")
+      return ok, err, corun.now() - t0
     end)
-    assert.is_false(ok)           -- and run returned: no handle kept
+    assert.is_false(ok)           -- and the run returned: no handle kept
     assert.equal("deadline has elapsed", err)
+    near(0.05, waited)
   end)
 
   it("stops watching when the waiting task is aborted", function()
