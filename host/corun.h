@@ -77,7 +77,8 @@ const char *corun_errmsg(lua_State *L);
 /*
 ** Run the function below the 'nargs' values on top of L as the main task
 ** of a new runtime on its own libuv loop, until it ends; then cancel every
-** task still alive and close the loop.  The function and arguments are
+** task still alive and close the loop.  Installs corun's coroutine.*
+** functions first, as corun_open does.  The function and arguments are
 ** popped.  CORUN_OK: '*nresults' results are pushed; CORUN_ERROR: the
 ** error value and a traceback string; CORUN_INTERRUPTED: nothing;
 ** CORUN_EBUSY: a message (a runtime is already open on this state).
@@ -94,12 +95,13 @@ int corun_run(lua_State *L, int nargs, int flags, int *nresults);
 ** calling uv_run; corun's tasks progress inside it), or NULL for a loop
 ** that corun owns (drive it with corun_step).  corun adds an idle handle
 ** and a timer to the loop; they keep it running only while tasks are
-** ready or sleeping.  It also installs corun's coroutine.resume and
-** coroutine.wrap (as `require "corun"` does), so that a native wait
-** inside a task's own coroutines passes through them.  If SIGPIPE still
-** has its default action, it is set to ignored (a write to a closed peer
-** then fails with EPIPE instead of killing the process; corun_run does
-** the same).  CORUN_EBUSY if a runtime is already open on L's state.
+** ready or sleeping.  It also installs corun's coroutine.* functions
+** (as `require "corun"` and corun_run do), so that a native wait inside a
+** task's own coroutines passes through them and a task's top level is
+** the main thread to coroutine.running, isyieldable and yield.  If
+** SIGPIPE still has its default action, it is set to ignored (a write to
+** a closed peer then fails with EPIPE instead of killing the process;
+** corun_run does the same).  CORUN_EBUSY if a runtime is already open on L's state.
 */
 int corun_open(lua_State *L, uv_loop_t *loop);
 

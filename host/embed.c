@@ -84,25 +84,33 @@ const char *corun_errmsg(lua_State *L) {
 
 /* ---------------------------------------------------------- runtime */
 
-/* Waits must pass through the coroutines a task runs (a native call in a
-   coroutine.wrap iterator) even if no script has required "corun" yet:
-   install the pass-through coroutine.resume and wrap, as init.lua does. */
-static void pass_through_coroutines(lua_State *L) {
+/*
+** Waits must pass through the coroutines a task runs (a native call in a
+** coroutine.wrap iterator), and a task's top level must look like the main
+** thread to coroutine.*, even if no script has required "corun" yet:
+** install corun's coroutine functions (corun.core's 'coroutine' table) in
+** the global 'coroutine' table, as init.lua does.  corun_open and corun_run
+** call it; it may raise a memory error.
+*/
+void corun__embed_coroutines(lua_State *L) {
   luaL_requiref(L, "corun.core", luaopen_corun_core, 0);
-  if (lua_getglobal(L, "coroutine") == LUA_TTABLE) {
-    lua_getfield(L, -2, "coroutine_resume");
-    lua_setfield(L, -2, "resume");
-    lua_getfield(L, -2, "coroutine_wrap");
-    lua_setfield(L, -2, "wrap");
+  lua_getfield(L, -1, "coroutine");  /* L: core ours */
+  if (lua_getglobal(L, "coroutine") == LUA_TTABLE) {  /* L: core ours co */
+    lua_pushnil(L);
+    while (lua_next(L, -3)) {  /* L: core ours co key fn */
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_settable(L, -4);
+    }
   }
-  lua_pop(L, 2);
+  lua_pop(L, 3);
 }
 
 static int open_protected(lua_State *L) {
   uv_loop_t *loop = lua_touserdata(L, 1);
   int *rc = lua_touserdata(L, 2);
   corun_Runtime *rt;
-  pass_through_coroutines(L);
+  corun__embed_coroutines(L);
   if ((rt = corun__runtime_open(L, loop, 0, rc)) != NULL)
     rt->embedded = 1;
   return 0;
@@ -508,6 +516,7 @@ static int wake(lua_State *L, corun_Waker w, int n, int is_error,
   lua_xmove(L, x->co, n);
   if (is_error)
     lua_pushlightuserdata(x->co, (void *)&native_error);
+  corun__sched_given(x->co, n + is_error);  /* its mark stays on top */
   release(rt, x);
   corun__sched_wake(t, CORUN_WAKE_SIGNAL);
   return CORUN_OK;

@@ -305,10 +305,12 @@ void corun__runtime_fatal(corun_Runtime *rt) {
     uv_stop(rt->loop);
 }
 
-/* In protected mode: fn args... rt -> main task userdata. */
+/* In protected mode: fn args... rt -> main task userdata.  corun's
+   coroutine functions are installed first, as corun_open does. */
 static int run_main(lua_State *L) {
   corun_Runtime *rt = lua_touserdata(L, -1);
   lua_pop(L, 1);
+  corun__embed_coroutines(L);
   rt->main = corun__task_new(rt, L, 1, lua_gettop(L) - 1, NULL,
                              CORUN_TASK_MAIN, "corun.run");
   uv_run(rt->loop, UV_RUN_DEFAULT);

@@ -135,6 +135,7 @@ void corun__runtime_cancel_all(lua_State *L, corun_Runtime *rt);
 corun_Runtime *corun__runtime_open(lua_State *L, uv_loop_t *loop, int flags,
                                    int *rc);
 void corun__runtime_close(lua_State *L, corun_Runtime *rt);
+void corun__embed_coroutines(lua_State *L);
 void corun__embed_abandon(corun_Task *t);
 void corun__embed_task_done(corun_Task *t);
 void corun__embed_deliver(lua_State *L, corun_Runtime *rt);

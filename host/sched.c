@@ -11,16 +11,54 @@
 ** That is how a resumer tells a corun wait from a plain coroutine.yield:
 ** the scheduler suspends the task, and coroutine.resume/wrap (bindings/
 ** coroutine.c) pass such a yield on up to the scheduler.
+**
+** A thread suspended by a corun wait keeps a mark on top of its stack
+** until it is resumed: &wait_sentinel itself on a task's coroutine,
+** &pass_mark on a coroutine of a task that a wait passed through.  That is
+** how corun's coroutine.* functions refuse to resume or close it from
+** elsewhere (corun__sched_waiting), at no cost to the waits themselves.
 */
 #include <lauxlib.h>
 #include "sched.h"
 #include "timer.h"
 
 static const char wait_sentinel = 0;  /* its address marks a corun wait */
+static const char pass_mark = 0;  /* marks a coroutine a wait passed */
 
 static int is_wait(lua_State *co, int nres) {
   return nres == 1 && lua_type(co, -1) == LUA_TLIGHTUSERDATA &&
          lua_touserdata(co, -1) == (void *)&wait_sentinel;
+}
+
+/* Is 'co' suspended by a corun wait?  CORUN_WAITING_TASK: it is a task's
+   coroutine (waiting or woken, not resumed yet); CORUN_WAITING_PASS: a
+   coroutine of a task that a wait passed through; 0: neither. */
+int corun__sched_waiting(lua_State *co) {
+  const void *mark;
+  if (lua_status(co) != LUA_YIELD || lua_gettop(co) == 0 ||
+      lua_type(co, -1) != LUA_TLIGHTUSERDATA)
+    return 0;
+  mark = lua_touserdata(co, -1);
+  return mark == (const void *)&wait_sentinel ? CORUN_WAITING_TASK
+       : mark == (const void *)&pass_mark ? CORUN_WAITING_PASS : 0;
+}
+
+/* The 'n' values on top of 'co' were just given to it while it waits
+   (corun_wake): put its mark back on top, above them. */
+void corun__sched_given(lua_State *co, int n) {
+  if (lua_gettop(co) > n && lua_type(co, -(n + 1)) == LUA_TLIGHTUSERDATA) {
+    const void *mark = lua_touserdata(co, -(n + 1));
+    if (mark == (const void *)&wait_sentinel ||
+        mark == (const void *)&pass_mark)
+      lua_rotate(co, -(n + 1), -1);
+  }
+}
+
+/* Coroutine 'co', which a wait passed through, is about to be resumed
+   where it waited: take its mark off. */
+void corun__sched_unmark(lua_State *co) {
+  if (lua_gettop(co) > 0 && lua_touserdata(co, -1) == (void *)&pass_mark)
+    lua_pop(co, 1);
 }
 
 /* Drop the anchors of the JoinSet members that a collected set let go. */
@@ -136,14 +174,18 @@ void corun__sched_step(corun_Runtime *rt, corun_Task *t, lua_State *from) {
     corun__task_cancel(from, t);
     return;
   }
-  co = t->state == CORUN_TASK_NEW ? corun__task_start(from, t, &nargs) : t->co;
+  if (t->state == CORUN_TASK_NEW)
+    co = corun__task_start(from, t, &nargs);
+  else {
+    co = t->co;
+    lua_pop(co, 1);  /* its mark, &wait_sentinel */
+  }
   t->state = CORUN_TASK_RUNNING;
   rt->current = t;
   status = lua_resume(co, from, nargs, &nres);
   rt->current = prev;
   if (status == LUA_YIELD) {
-    if (is_wait(co, nres)) {
-      lua_pop(co, 1);
+    if (is_wait(co, nres)) {  /* the sentinel stays as its mark */
       t->state = CORUN_TASK_SUSPENDED;
       if (!(t->flags & CORUN_TASK_OWNCO))
         corun__task_suspended(t);
@@ -151,10 +193,9 @@ void corun__sched_step(corun_Runtime *rt, corun_Task *t, lua_State *from) {
         corun__task_cancel(from, t);
       return;
     }
-    lua_pop(co, nres);
-    corun__task_end_panic(from, t, "attempt to yield from outside a "
-                          "coroutine (tasks wait with corun functions, such "
-                          "as corun.yield_now)");
+    lua_pop(co, nres);  /* corun's coroutine.yield raises instead: this
+                           is a yield from C, or Lua's own yield function */
+    corun__task_end_panic(from, t, CORUN_YIELD_OUTSIDE);
   }
   else if (status == LUA_OK)  /* nres counts the userdata below results */
     corun__task_end_ok(from, t, lua_gettop(co) - 1);
@@ -177,8 +218,9 @@ int corun__sched_wait(lua_State *L, lua_KContext ctx, lua_KFunction k) {
 ** coroutine.resume's core, for a user coroutine 'co' run by a task: resume
 ** it with the 'narg' values on top of L.  Returns lua_resume's status, with
 ** the results (or the error) on top of 'co', or CORUN_PASS_WAIT when 'co'
-** waits on corun: the wait is then recorded in the running task and the
-** caller must suspend L too (return corun__sched_wait(...)).
+** waits on corun: the wait is then recorded in the running task, 'co'
+** bears &pass_mark until corun__sched_unmark, and the caller must suspend
+** L too (return corun__sched_wait(...)).
 */
 int corun__sched_resume_user(corun_Runtime *rt, lua_State *L,
                              lua_State *co, int narg, int *nres) {
@@ -189,8 +231,10 @@ int corun__sched_resume_user(corun_Runtime *rt, lua_State *L,
       !is_wait(co, *nres))
     return status;
   lua_pop(co, 1);
-  if (lua_isyieldable(L) && corun__task_nest_push(rt->current, co) == 0)
+  if (lua_isyieldable(L) && corun__task_nest_push(rt->current, co) == 0) {
+    lua_pushlightuserdata(co, (void *)&pass_mark);  /* until resumed */
     return CORUN_PASS_WAIT;
+  }
   corun__sched_unwait(rt->current);  /* the wait cannot pass: undo it */
   lua_pushliteral(co, "corun: cannot wait inside a coroutine resumed "
                   "where the task cannot yield (a metamethod or C call)");

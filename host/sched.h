@@ -26,9 +26,21 @@ void corun__sched_step(corun_Runtime *rt, corun_Task *t, lua_State *from);
 int corun__sched_wait(lua_State *L, lua_KContext ctx, lua_KFunction k);
 int corun__sched_resume_user(corun_Runtime *rt, lua_State *L,
                              lua_State *co, int narg, int *nres);
+int corun__sched_waiting(lua_State *co);
+void corun__sched_given(lua_State *co, int n);
+void corun__sched_unmark(lua_State *co);
 
 /* corun__sched_resume_user's extra status: a corun wait inside the user
    coroutine must pass up (the caller returns corun__sched_wait). */
 #define CORUN_PASS_WAIT (-1)
+
+/* What a yield at a task's top level (outside every coroutine the task
+   runs) raises, or makes the task panic with. */
+#define CORUN_YIELD_OUTSIDE "attempt to yield from outside a coroutine " \
+  "(tasks wait with corun functions, such as corun.yield_now)"
+
+/* What corun__sched_waiting says of a thread a corun wait suspended. */
+#define CORUN_WAITING_TASK 1  /* a task's own coroutine */
+#define CORUN_WAITING_PASS 2  /* a coroutine the wait passed through */
 
 #endif

@@ -168,6 +168,26 @@ describe("the example host (examples/embed/host.c)", function()
     assert.equal(2, status)
     assert.truthy(err:find("usage:"))
   end)
+
+  it("installs all of corun's coroutine functions: a task's top level is " ..
+     "the main thread to a script that does not require corun", function()
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local co, ismain = coroutine.running()
+      print(type(co), ismain, coroutine.isyieldable(), coroutine.status(co))
+      print(pcall(coroutine.yield))
+    ]])
+    f:close()
+    local status, out, err = exec(HOST, { script })
+    os.remove(script)
+    assert.equal(0, status, err)
+    local got = lines(out)
+    assert.equal("thread\ttrue\tfalse\trunning", got[1])
+    assert.equal("false\tattempt to yield from outside a coroutine (tasks "
+                 .. "wait with corun functions, such as corun.yield_now)",
+                 got[2])
+  end)
 end)
 
 describe("corun's C API", function()

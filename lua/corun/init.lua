@@ -3,11 +3,13 @@
 -- module and makes corun's waits pass through the coroutines a task runs.
 local core = require "corun.core"
 
--- Waits inside a task's own coroutines (generators, coroutine.wrap
--- iterators) pass up to the scheduler; every other use of these two
--- functions behaves exactly as the standard ones.
-coroutine.resume = core.coroutine_resume
-coroutine.wrap = core.coroutine_wrap
+-- corun's versions of coroutine.*: waits inside a task's own coroutines
+-- (generators, coroutine.wrap iterators) pass up to the scheduler, and a
+-- task's top level behaves as the main thread (docs/api.md, "Coroutines
+-- inside tasks"); outside a task they behave exactly as the standard ones.
+for name, fn in pairs(core.coroutine) do
+  coroutine[name] = fn
+end
 
 local corun = {}
 for _, name in ipairs {
