@@ -1643,3 +1643,30 @@ describe("Sender references in messages", function()
     assert.same({ n = 2, true, nil }, r)
   end)
 end)
+
+describe("Receiver:recv (queue order)", function()
+  it("keeps the order while the queue grows, wraps around, drains and " ..
+     "grows again", function()
+    local bad, total = run(function()
+      local tx, rx = corun.channel()
+      local n, want, bad = 0, 1, 0
+      local function send(k)
+        for _ = 1, k do n = n + 1; tx:send(n) end
+      end
+      local function recv(k)
+        for _ = 1, k do
+          if rx:recv() ~= want then bad = bad + 1 end
+          want = want + 1
+        end
+      end
+      for _ = 1, 3 do
+        send(3000); recv(1500); send(5000); recv(2000); send(777)
+        recv(n - want + 1)
+        send(5); recv(3); send(2000); recv(n - want + 1)
+      end
+      return bad, n
+    end)
+    assert.equal(0, bad)
+    assert.equal(3 * 10782, total)
+  end)
+end)
