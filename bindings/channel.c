@@ -2,13 +2,17 @@
 ** channel.c - corun.channel([capacity]) -> Sender, Receiver.
 **
 ** Messages are copied into the channel when sent (the crossing rules of
-** transfer.c).  The Sender is shared: each task that holds it holds its
-** own reference (made when the sender crosses into the task, released at
-** the task's end or by tx:close()); when the last is released, recv
-** returns nil once the queue is drained.  The Receiver is owned by one
-** task and moves with spawn; its owner's end closes the channel.
+** transfer.c) and queued in a ring: the array part of a table (user value
+** 1 of the channel), which grows by doubling, in protected mode, and is
+** let go of when a long queue drains; queuing or taking a message never
+** allocates otherwise.  The Sender is shared: each task that holds it
+** holds its own reference (made when the sender crosses into the task,
+** released at the task's end or by tx:close(); host/channel.c); when the
+** last is released, or the Sender itself is collected, recv returns nil
+** once the queue is drained.  The Receiver is owned by one task and moves
+** with spawn; its owner's end, its <close> and its collection close the
+** channel and let go of the queued messages at once.
 */
-#include <stdlib.h>
 #include <lauxlib.h>
 #include "../host/channel.h"
 #include "../host/sched.h"
@@ -19,45 +23,22 @@
 #define CORUN_SENDER "corun.Sender"
 #define CORUN_RECEIVER "corun.Receiver"
 
-typedef struct SenderRef {  /* a task's reference to a channel's senders */
-  corun_Resource res;     /* in the holding task's owned list */
-  corun_Channel *ch;      /* borrows: anchored while references exist */
-} SenderRef;
+/* The ring's first size, and the size above which a ring that drains is
+   let go of (the next message starts a small one). */
+#define RING_MIN 4
+#define RING_KEEP 1024
+
+/* The largest ring: lua_createtable takes an int. */
+#define RING_MAX ((lua_Integer)1 << 30)
 
 typedef struct Receiver {
   corun_Resource res;     /* owned by one task */
   corun_Channel *ch;      /* borrows: user value 1 keeps it alive */
   lua_Integer moved_to;   /* moved into this task, or 0 */
+  int chref;              /* registry ref: the channel userdata, until the
+                             receiver is gone (so that its owner's end can
+                             let go of the queue), or LUA_NOREF */
 } Receiver;
-
-/* ------------------------------------------------------------ senders */
-
-static void ref_release(lua_State *L, corun_Resource *r) {
-  SenderRef *ref = corun__container_of(r, SenderRef, res);
-  corun_Channel *ch = ref->ch;
-  free(ref);
-  corun__channel_sender_gone(ch);
-  if (ch->senders == 0 && ch->anchor != LUA_NOREF) {
-    luaL_unref(L, LUA_REGISTRYINDEX, ch->anchor);
-    ch->anchor = LUA_NOREF;
-  }
-}
-
-/* Task 't' holds a sender reference to the channel at index 'idx'. */
-static void add_ref(lua_State *L, int idx, corun_Channel *ch, corun_Task *t) {
-  SenderRef *ref = malloc(sizeof *ref);
-  if (ref == NULL)
-    luaL_error(L, "corun: not enough memory");
-  corun__link_init(&ref->res.link);
-  ref->res.release = ref_release;
-  ref->ch = ch;
-  if (ch->anchor == LUA_NOREF) {
-    lua_pushvalue(L, idx);
-    ch->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
-  }
-  ch->senders++;
-  corun__task_own(t, &ref->res);
-}
 
 /* Push the channel of the sender or receiver at index 1. */
 static corun_Channel *push_channel(lua_State *L) {
@@ -65,27 +46,104 @@ static corun_Channel *push_channel(lua_State *L) {
   return lua_touserdata(L, -1);
 }
 
-/* The sender at 'idx' crossed into task 't': that task's reference. */
-static void tx_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
-  (void)id;
-  if (t != NULL) {
-    lua_getiuservalue(L, idx, 1);
-    add_ref(L, lua_gettop(L), lua_touserdata(L, -1), t);
-    lua_pop(L, 1);
+/* --------------------------------------------------------------- ring */
+
+/* In protected mode: (channel) -> its ring, twice as big (or RING_MIN
+   slots), holding the same messages from slot head + 1 on; changes
+   nothing unless it succeeds.  Storing into slot size + 1 of a full
+   array of 'size' (a power of 2) slots makes Lua double the array part:
+   then only the messages that wrapped around (slots 1 to head) move, to
+   follow the others. */
+static int grow_protected(lua_State *L) {
+  corun_Channel *ch = lua_touserdata(L, 1);
+  lua_Integer i;
+  if (ch->size == 0) {
+    lua_createtable(L, RING_MIN, 0);
+    lua_setiuservalue(L, 1, 1);
+    ch->head = 0;
+    ch->size = RING_MIN;
+    return 0;
   }
+  lua_getiuservalue(L, 1, 1);                    /* ch ring */
+  if (ch->head == 0) {
+    lua_pushboolean(L, 0);  /* a placeholder: the next message goes here */
+    lua_rawseti(L, 2, ch->size + 1);
+  }
+  for (i = 1; i <= ch->head; i++) {
+    lua_rawgeti(L, 2, i);
+    lua_rawseti(L, 2, ch->size + i);
+  }
+  for (i = 1; i <= ch->head; i++) {
+    lua_pushnil(L);
+    lua_rawseti(L, 2, i);
+  }
+  ch->size *= 2;
+  return 0;
 }
 
-static const corun_Class tx_class = {0, tx_take};
+/* Make room in the full ring of the channel at 'chidx'; out of memory,
+   raise "fname: not enough memory" (a slot reserved for the caller is
+   free again: it is passed on first). */
+static void grow(lua_State *L, int chidx, corun_Channel *ch,
+                 const char *fname) {
+  int status;
+  if (ch->size >= RING_MAX)
+    corunL_error(L, fname, "too many messages queued");
+  lua_pushcfunction(L, grow_protected);
+  lua_pushvalue(L, chidx);
+  status = lua_pcall(L, 1, 0, 0);
+  if (status == LUA_OK)
+    return;
+  corun__channel_popped(ch);
+  if (status == LUA_ERRMEM)
+    corunL_error(L, fname, "not enough memory");
+  lua_error(L);
+}
 
-/* Queue the value on top in the channel at 'chidx'; the queue table is
-   left in its place (callers return what they push next). */
-static void enqueue(lua_State *L, int chidx, corun_Channel *ch) {
+/* Queue the value on top in the channel at 'chidx'; the ring is left in
+   its place (callers return what they push next). */
+static void enqueue(lua_State *L, int chidx, corun_Channel *ch,
+                    const char *fname) {
+  if (ch->count == ch->size)
+    grow(L, chidx, ch, fname);
   lua_getiuservalue(L, chidx, 1);
   lua_insert(L, -2);
-  lua_rawseti(L, -2, ch->head + ch->count);
+  lua_rawseti(L, -2, ((ch->head + ch->count) & (ch->size - 1)) + 1);
   ch->count++;
   corun__channel_pushed(ch);
 }
+
+/* Take the first message of the channel at 'chidx' onto the top of the
+   stack (the ring stays below it: callers return 1). */
+static void dequeue(lua_State *L, int chidx, corun_Channel *ch) {
+  lua_Integer slot = ch->head + 1;
+  lua_getiuservalue(L, chidx, 1);
+  lua_rawgeti(L, -1, slot);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, slot);
+  ch->head = (ch->head + 1) & (ch->size - 1);
+  if (--ch->count == 0) {
+    ch->head = 0;
+    if (ch->size > RING_KEEP) {  /* a long queue drained: let go of it */
+      lua_pushnil(L);
+      lua_setiuservalue(L, chidx, 1);
+      ch->size = 0;
+    }
+  }
+  corun__channel_popped(ch);
+}
+
+/* ------------------------------------------------------------ senders */
+
+/* The sender at 'idx' crossed into task 't': that task's reference. */
+static void tx_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
+  corun_Channel *ch = *(corun_Channel **)lua_touserdata(L, idx);
+  (void)id;
+  if (t != NULL && corun__channel_ref(ch, t) != 0)
+    luaL_error(L, "corun: not enough memory for a sender reference");
+}
+
+static const corun_Class tx_class = {0, tx_take};
 
 static int send_closed(lua_State *L) {
   lua_pushboolean(L, 0);
@@ -93,27 +151,48 @@ static int send_closed(lua_State *L) {
   return 2;
 }
 
-/* Copy the message at index 2 for the channel; leaves it on top. */
-static void copy_message(lua_State *L, corun_Channel *ch, const char *fname) {
+/* In protected mode: (value, channel, fname, state) -> the value as it
+   crosses into the channel; what moves belongs to the receiver's task,
+   and a Sender in it gives that task a reference. */
+static int copy_protected(lua_State *L) {
+  corun_Channel *ch = lua_touserdata(L, 2);
   corun_Crossing c;
-  if (lua_isnoneornil(L, 2))
-    corunL_error(L, fname, "cannot send nil");
-  if (!corun__transfer_needed(L, 2, 1)) {
-    lua_pushvalue(L, 2);
-    return;
-  }
-  corun__transfer_begin(L, &c, corunL_state(L), fname, "into a channel",
-                        ch->rx_owner);
+  corun__transfer_begin(L, &c, lua_touserdata(L, 4), lua_touserdata(L, 3),
+                        "into a channel", ch->rx_owner);
   c.what = "argument";
   c.index = 2;
-  corun__transfer_push(L, 2, &c);          /* ... map copy */
-  if (ch->rx_task != NULL) {  /* what moves belongs to the receiver's task */
+  corun__transfer_push(L, 1, &c);          /* v ch fname st map copy */
+  if (ch->rx_task != NULL) {
     lua_pushlightuserdata(L, ch->rx_task);
     corun__transfer_commit(L, &c, lua_gettop(L));
     lua_pop(L, 1);
   }
   else
     corun__transfer_commit(L, &c, 0);      /* the copy takes the map's place */
+  return 1;
+}
+
+/* Copy the message at index 2 for the channel; leaves it on top.  A
+   message that cannot cross raises as the crossing says; running out of
+   memory raises "fname: not enough memory". */
+static void copy_message(lua_State *L, corun_Channel *ch, const char *fname) {
+  int status;
+  if (lua_isnoneornil(L, 2))
+    corunL_error(L, fname, "cannot send nil");
+  if (!corun__transfer_needed(L, 2, 1)) {
+    lua_pushvalue(L, 2);
+    return;
+  }
+  lua_pushcfunction(L, copy_protected);
+  lua_pushvalue(L, 2);
+  lua_pushlightuserdata(L, ch);
+  lua_pushlightuserdata(L, (void *)fname);
+  lua_pushlightuserdata(L, corunL_state(L));
+  status = lua_pcall(L, 4, 1, 0);
+  if (status == LUA_ERRMEM)
+    corunL_error(L, fname, "not enough memory");
+  if (status != LUA_OK)
+    lua_error(L);
 }
 
 static int k_send(lua_State *L, int status, lua_KContext ctx) {
@@ -122,8 +201,10 @@ static int k_send(lua_State *L, int status, lua_KContext ctx) {
   if (!corun__sync_granted(corunL_state(L)->rt->current))
     return send_closed(L);
   ch->reserved--;
+  if (ch->closed)  /* closed after the slot was handed over */
+    return send_closed(L);
   lua_pushvalue(L, 4);
-  enqueue(L, 3, ch);
+  enqueue(L, 3, ch, "Sender:send");
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -139,9 +220,11 @@ static int tx_send(lua_State *L) {
   if (ch->closed)
     return send_closed(L);
   copy_message(L, ch, "Sender:send");     /* tx v ch copy */
+  if (ch->closed)  /* the receiver was collected during the copy */
+    return send_closed(L);
   if (corun__channel_has_room(ch) &&
       !corun__link_linked(&ch->senders_waiting.waiters)) {
-    enqueue(L, 3, ch);
+    enqueue(L, 3, ch, "Sender:send");
     lua_pushboolean(L, 1);
     return 1;
   }
@@ -165,7 +248,9 @@ static int tx_try_send(lua_State *L) {
     return 2;
   }
   copy_message(L, ch, "Sender:try_send");
-  enqueue(L, 3, ch);
+  if (ch->closed)
+    return send_closed(L);
+  enqueue(L, 3, ch, "Sender:try_send");
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -173,20 +258,15 @@ static int tx_try_send(lua_State *L) {
 /* tx:close(): release the calling task's sender reference. */
 static int tx_close(lua_State *L) {
   corun_Task *self;
-  corun_Channel *ch;
-  corun_Link *l;
   corunL_checkself(L, "Sender:close", "Sender");
-  self = corun__task_root(corunL_task(L, "Sender:close"));
-  ch = push_channel(L);
-  for (l = self->owned.next; l != &self->owned; l = l->next) {
-    corun_Resource *r = corun__container_of(l, corun_Resource, link);
-    if (r->release == ref_release &&
-        corun__container_of(r, SenderRef, res)->ch == ch) {
-      corun__link_remove(l);
-      ref_release(L, r);
-      break;
-    }
-  }
+  self = corunL_task(L, "Sender:close");
+  corun__channel_unref(push_channel(L), self);
+  return 0;
+}
+
+/* Collected: nobody can send any more; every reference goes. */
+static int tx_gc(lua_State *L) {
+  corun__channel_tx_gone(*(corun_Channel **)lua_touserdata(L, 1));
   return 0;
 }
 
@@ -201,11 +281,24 @@ static int tx_tostring(lua_State *L) {
 
 /* ----------------------------------------------------------- receiver */
 
+/* The receiver is gone (its owner ended, a <close> closed it, or it is
+   being collected): the channel closes and lets go of its queue. */
+static void rx_gone(lua_State *L, Receiver *rx) {
+  corun__link_remove(&rx->res.link);
+  if (rx->chref != LUA_NOREF && lua_checkstack(L, 2)) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rx->chref);
+    lua_pushnil(L);
+    lua_setiuservalue(L, -2, 1);
+    lua_pop(L, 1);
+    luaL_unref(L, LUA_REGISTRYINDEX, rx->chref);
+    rx->chref = LUA_NOREF;
+  }
+  corun__channel_rx_gone(rx->ch);
+}
+
+/* Its owner ended. */
 static void rx_release(lua_State *L, corun_Resource *r) {
-  corun_Channel *ch = corun__container_of(r, Receiver, res)->ch;
-  (void)L;
-  ch->rx_task = NULL;
-  corun__channel_close(ch);
+  rx_gone(L, corun__container_of(r, Receiver, res));
 }
 
 /* The receiver at index 1, used by the task that owns it: the one that
@@ -219,19 +312,6 @@ static Receiver *check_rx(lua_State *L, const char *fname) {
   return rx;
 }
 
-/* Take the first message of the channel at 'chidx' onto the top of the
-   stack (the queue table stays below it: callers return 1). */
-static void dequeue(lua_State *L, int chidx, corun_Channel *ch) {
-  lua_getiuservalue(L, chidx, 1);
-  lua_rawgeti(L, -1, ch->head);
-  lua_pushnil(L);
-  lua_rawseti(L, -3, ch->head);
-  ch->head++;
-  if (--ch->count == 0)
-    ch->head = 1;
-  corun__channel_popped(ch);
-}
-
 static int recv_step(lua_State *L);
 
 static int k_recv(lua_State *L, int status, lua_KContext ctx) {
@@ -241,7 +321,6 @@ static int k_recv(lua_State *L, int status, lua_KContext ctx) {
 
 static int recv_step(lua_State *L) {  /* rx ch */
   corun_Channel *ch = lua_touserdata(L, 2);
-  corun_Task *self = corunL_state(L)->rt->current;
   if (ch->count > 0) {
     dequeue(L, 2, ch);
     return 1;
@@ -251,7 +330,7 @@ static int recv_step(lua_State *L) {  /* rx ch */
     return 1;
   }
   corunL_waiter(L, "Receiver:recv");  /* it waits: it must be able to */
-  corun__sched_block(self, &ch->receivers);
+  corun__sched_block(corunL_state(L)->rt->current, &ch->receivers);
   return corun__sched_wait(L, 0, k_recv);
 }
 
@@ -284,7 +363,7 @@ static int rx_try_recv(lua_State *L) {
 }
 
 /* rx:close(): later sends return false, "closed"; queued messages can
-   still be received. */
+   still be received; whoever waits on the channel wakes. */
 static int rx_close(lua_State *L) {
   Receiver *rx = check_rx(L, "Receiver:close");
   corun__channel_close(rx->ch);
@@ -292,18 +371,15 @@ static int rx_close(lua_State *L) {
 }
 
 static int rx_gc(lua_State *L) {  /* collected: nobody can receive */
-  Receiver *rx = lua_touserdata(L, 1);
-  corun__link_remove(&rx->res.link);
-  rx->ch->rx_task = NULL;
-  corun__channel_close(rx->ch);
+  rx_gone(L, lua_touserdata(L, 1));
   return 0;
 }
 
-/* <close>: close, unless it moved to another task (which owns it). */
+/* <close>: gone, unless it moved to another task (which owns it). */
 static int rx_closevar(lua_State *L) {
   Receiver *rx = lua_touserdata(L, 1);
   if (corunL_owned_here(L, rx->ch->rx_owner))
-    return rx_gc(L);
+    rx_gone(L, rx);
   return 0;
 }
 
@@ -345,12 +421,10 @@ static int l_channel(lua_State *L) {
                           "must be at least 1, got %I)", (LUAI_UACINT)cap);
   }
   lua_settop(L, 0);
-  ch = lua_newuserdatauv(L, sizeof *ch, 1);       /* 1: channel */
+  ch = lua_newuserdatauv(L, sizeof *ch, 1);       /* 1: channel (no ring
+                                                     until the first send) */
   corun__channel_init(ch, cap);
   ch->rx_owner = self->id;
-  ch->rx_task = corun__task_root(self);
-  lua_newtable(L);
-  lua_setiuservalue(L, 1, 1);
   *(corun_Channel **)lua_newuserdatauv(L, sizeof ch, 1) = ch;  /* 2: tx */
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, 2, 1);
@@ -360,11 +434,16 @@ static int l_channel(lua_State *L) {
   rx->res.release = rx_release;
   rx->ch = ch;
   rx->moved_to = 0;
+  rx->chref = LUA_NOREF;
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, 3, 1);
   luaL_setmetatable(L, CORUN_RECEIVER);
+  lua_pushvalue(L, 1);
+  rx->chref = luaL_ref(L, LUA_REGISTRYINDEX);
+  ch->rx_task = corun__task_root(self);
   corun__task_own(self, &rx->res);
-  add_ref(L, 1, ch, self);
+  if (corun__channel_ref(ch, self) != 0)
+    return corunL_error(L, "corun.channel", "not enough memory");
   return 2;
 }
 
@@ -373,7 +452,7 @@ static const luaL_Reg tx_methods[] = {
   {NULL, NULL}
 };
 static const luaL_Reg tx_meta[] = {
-  {"__tostring", tx_tostring}, {NULL, NULL}
+  {"__gc", tx_gc}, {"__tostring", tx_tostring}, {NULL, NULL}
 };
 static const luaL_Reg rx_methods[] = {
   {"recv", rx_recv}, {"try_recv", rx_try_recv}, {"close", rx_close},

@@ -399,6 +399,13 @@ static int n_notify_waiters(lua_State *L) {
   return 0;
 }
 
+static int n_tostring(lua_State *L) {
+  corun_Notify *n = corunL_checkself(L, "Notify:__tostring", "Notify");
+  lua_pushfstring(L, "corun.Notify (%s)",
+                  n->permit ? "permit stored" : "no permit");
+  return 1;
+}
+
 /* ---------------------------------------------------------------- Open */
 
 static const luaL_Reg sem_methods[] = {
@@ -431,7 +438,9 @@ static const luaL_Reg notify_methods[] = {
   {"notified", n_notified}, {"notify_one", n_notify_one},
   {"notify_waiters", n_notify_waiters}, {NULL, NULL}
 };
-static const luaL_Reg notify_meta[] = {{NULL, NULL}};
+static const luaL_Reg notify_meta[] = {
+  {"__tostring", n_tostring}, {NULL, NULL}
+};
 
 static const luaL_Reg functions[] = {
   {"Semaphore", l_semaphore}, {"Mutex", l_mutex}, {"Notify", l_notify},

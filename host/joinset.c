@@ -7,6 +7,12 @@
 ** collection, or the end of its owner) aborts what still runs and lets go
 ** of every member; aborting is deferred (the scheduler cancels each task
 ** when it next reaches it), so closing is safe from a finalizer.
+**
+** Several branches of the owner may wait in join_next at once.  Each
+** member that ends wakes them all (one woken and then cancelled before it
+** runs must not keep the member from the others), and so does the set
+** becoming empty: a waiter that finds it so gets nil, as join_next on an
+** empty set does.
 */
 #include <lauxlib.h>
 #include "joinset.h"
@@ -38,15 +44,20 @@ void corun__joinset_add(corun_JoinSet *set, corun_Task *t) {
   set->count++;
 }
 
+/* Wake every task waiting on the set: each looks at it again. */
+static void wake_waiters(corun_JoinSet *set) {
+  corun_Link *l;
+  while ((l = corun__link_first(&set->waiters)) != NULL)
+    corun__sched_wake(corun__container_of(l, corun_Task, link),
+                      CORUN_WAKE_SIGNAL);  /* takes it off the queue */
+}
+
 /* Member 't' has ended: it waits in 'done' to be joined. */
 void corun__joinset_member_done(corun_Task *t) {
   corun_JoinSet *set = t->u.set;
-  corun_Link *l;
   corun__link_remove(&t->sibling);
   corun__link_append(&set->done, &t->sibling);
-  if ((l = corun__link_first(&set->waiters)) != NULL)
-    corun__sched_wake(corun__container_of(l, corun_Task, link),
-                      CORUN_WAKE_SIGNAL);
+  wake_waiters(set);
 }
 
 /* Abort every member still running (they come out of join_next as
@@ -74,7 +85,8 @@ corun_Task *corun__joinset_take(lua_State *L, corun_JoinSet *set) {
   corun__task_push(L, t);
   corun__link_remove(l);
   t->u.set = NULL;
-  set->count--;
+  if (--set->count == 0)
+    wake_waiters(set);  /* the others find it empty */
   unanchor(set->rt, t);
   return t;
 }
@@ -97,6 +109,7 @@ void corun__joinset_forget(corun_JoinSet *set, int in_finalizer) {
       unanchor(set->rt, t);
   }
   set->count = 0;
+  wake_waiters(set);  /* they find it empty */
 }
 
 /* Close: abort what runs, forget every member, accept no more spawns.

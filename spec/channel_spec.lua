@@ -1337,3 +1337,341 @@ describe("Receiver:close", function()
     assert.is_true(sent)
   end)
 end)
+
+-- A table whose __gc counts, in box.dropped, the collected tables that
+-- share its metatable (the copies a channel queues do): a message that is
+-- one of them shows when the channel lets go of it.
+local function counted(box)
+  return setmetatable({}, { __gc = function()
+    box.dropped = (box.dropped or 0) + 1
+  end })
+end
+
+-- Full collections, enough for a finalizer that frees a message and the
+-- finalizer of that message to run.
+local function collect()
+  for _ = 1, 4 do collectgarbage() end
+end
+
+describe("Receiver:close", function()
+  it("wakes a recv waiting in another branch of the task with nil",
+     function()
+    local got = paused(function()
+      local tx, rx = corun.channel()
+      local got
+      corun.join(function() got = table.pack(rx:recv()) end,
+                 function() corun.sleep(1); rx:close() end)
+      return got
+    end)
+    assert.same({ n = 1, nil }, got)
+  end)
+
+  it("ends a recv in a corun.select branch when another branch closes " ..
+     "the receiver", function()
+    local r = paused(function()
+      local tx, rx = corun.channel()
+      return table.pack(corun.select(function()
+        return "received", rx:recv()
+      end, function()
+        corun.sleep(1)
+        rx:close()
+        corun.sleep(math.huge)
+      end))
+    end)
+    assert.same({ n = 3, 1, "received", nil }, r)
+  end)
+
+  it("wakes every recv waiting in branches of the task with nil",
+     function()
+    local a, b = paused(function()
+      local tx, rx = corun.channel()
+      local a, b
+      corun.join(function() a = table.pack(rx:recv()) end,
+                 function() b = table.pack(rx:recv()) end,
+                 function() corun.sleep(1); rx:close() end)
+      return a, b
+    end)
+    assert.same({ n = 1, nil }, a)
+    assert.same({ n = 1, nil }, b)
+  end)
+
+  it("wakes a send waiting in another branch with false, \"closed\"",
+     function()
+    local r = paused(function()
+      local tx, rx = corun.channel(1)
+      tx:send(0)
+      local r
+      corun.join(function() r = table.pack(tx:send(1)) end,
+                 function() corun.sleep(1); rx:close() end)
+      return r
+    end)
+    assert.same({ n = 2, false, "closed" }, r)
+  end)
+
+  it("through <close> in another branch wakes a waiting recv with nil",
+     function()
+    local got = paused(function()
+      local tx, rx = corun.channel()
+      local got
+      corun.join(function() got = table.pack(rx:recv()) end,
+                 function()
+                   corun.sleep(1)
+                   local r <close> = rx
+                 end)
+      return got
+    end)
+    assert.same({ n = 1, nil }, got)
+  end)
+end)
+
+describe("Receiver:recv", function()
+  it("woken for a message and cancelled before it runs leaves the " ..
+     "message to another recv waiting", function()
+    local r = paused(function()
+      local tx, rx = corun.channel()
+      local go, stop = corun.Notify(), corun.Notify()
+      local h = corun.spawn(function()
+        go:notified()
+        stop:notify_one()  -- wakes the select's other branch first ...
+        tx:send("only")    -- ... then the message wakes the first recv
+      end)
+      local r
+      corun.join(function()
+        corun.select(function() return rx:recv() end,
+                     function() stop:notified() end)  -- wins, cancels
+      end, function()
+        r = table.pack(rx:recv())
+      end, function()
+        corun.sleep(1)
+        go:notify_one()
+      end)
+      h:await()
+      return r
+    end)
+    assert.same({ n = 1, "only" }, r)
+  end)
+end)
+
+describe("Sender:close", function()
+  it("of the last reference wakes every recv waiting in branches of the " ..
+     "receiving task with nil", function()
+    local a, b = paused(in_task, function()
+      local tx, rx = corun.channel()
+      local a, b
+      corun.join(function() a = table.pack(rx:recv()) end,
+                 function() b = table.pack(rx:recv()) end,
+                 function() corun.sleep(1); tx:close() end)
+      return a, b
+    end)
+    assert.same({ n = 1, nil }, a)
+    assert.same({ n = 1, nil }, b)
+  end)
+end)
+
+describe("corun.channel (Tokio sync_mpsc)", function()
+  -- Tokio: dropping_rx_closes_channel.  There an Arc's strong count shows
+  -- that the message queued in the channel is dropped with rx; here a
+  -- __gc on the queued copy does.
+  it("dropping_rx_closes_channel: dropping the receiver drops the " ..
+     "queued message and closes the channel", function()
+    local before, after, r = run(function()
+      local box = {}
+      local tx, rx = corun.channel(100)
+      local msg = counted(box)            -- the sender's own table stays
+      assert(tx:try_send(msg) == true)
+      collect()
+      local before = box.dropped       -- the queued copy is alive
+      rx = nil
+      collect()
+      local after = box.dropped
+      local r = table.pack(tx:send(msg))
+      assert(getmetatable(msg))            -- keeps msg alive until here
+      return before, after, r
+    end)
+    assert.is_nil(before)
+    assert.equal(1, after)
+    assert.same({ n = 2, false, "closed" }, r)
+  end)
+
+  -- Tokio: dropping_rx_closes_channel_for_try.
+  it("dropping_rx_closes_channel_for_try: try_send then fails as closed " ..
+     "and keeps nothing", function()
+    local r, after = run(function()
+      local box = {}
+      local tx, rx = corun.channel(100)
+      local msg = counted(box)
+      assert(tx:try_send(msg) == true)
+      rx = nil
+      collect()
+      local r = table.pack(tx:try_send(msg))
+      collect()
+      assert(getmetatable(msg))
+      return r, box.dropped
+    end)
+    assert.same({ n = 2, false, "closed" }, r)
+    assert.equal(1, after)
+  end)
+
+  it("releases the queued messages when the receiver's owner ends, " ..
+     "though the receiver is still reachable", function()
+    local after = run(function()
+      local box = {}
+      local tx, rx = corun.channel()
+      local msg = counted(box)
+      tx:send(msg)
+      corun.spawn(function(rx) end, rx):await()
+      collect()
+      assert(getmetatable(msg) and rx)
+      return box.dropped
+    end)
+    assert.equal(1, after)
+  end)
+
+  it("releases the queued messages when a <close> variable closes the " ..
+     "receiver", function()
+    local after = run(function()
+      local box = {}
+      local tx, rx = corun.channel()
+      local msg = counted(box)
+      tx:send(msg)
+      do local r <close> = rx end
+      collect()
+      assert(getmetatable(msg) and rx)
+      return box.dropped
+    end)
+    assert.equal(1, after)
+  end)
+
+  it("keeps the queued messages after rx:close() while the receiver " ..
+     "lives, and releases them when it is collected", function()
+    local kept, got, after = run(function()
+      local box = {}
+      local tx, rx = corun.channel()
+      local msg = counted(box)
+      tx:send(msg); tx:send(msg)
+      rx:close()
+      collect()
+      local kept = box.dropped
+      local got = rx:recv()
+      got = nil
+      rx = nil
+      collect()
+      assert(getmetatable(msg))
+      return kept, got, box.dropped
+    end)
+    assert.is_nil(kept)
+    assert.equal(2, after)
+  end)
+
+  it("made and dropped 20 000 times with messages queued gives its " ..
+     "memory back inside the task", function()
+    local before, after = run(function()
+      collect()
+      local before = collectgarbage("count")
+      for i = 1, 20000 do
+        local tx, rx = corun.channel(i % 3 == 0 and 4 or nil)
+        tx:send({ i, "a message" })
+        tx:send(i)
+        if i % 2 == 0 then rx:close() end
+      end
+      collect()
+      return before, collectgarbage("count")
+    end)
+    assert.is_true(after - before < 200,
+                   ("%.0f KB before, %.0f KB after"):format(before, after))
+  end)
+
+  it("whose Sender is collected ends a recv with nil", function()
+    local r = run(function()
+      local tx, rx = corun.channel()
+      tx:send("last")
+      tx = nil
+      collect()
+      return table.pack(rx:recv(), recv_within(2, rx))
+    end)
+    assert.same({ n = 2, "last", { n = 1, nil } }, r)
+  end)
+end)
+
+describe("Sender references in messages", function()
+  it("a Sender that arrives in a message gives the receiving task its " ..
+     "own reference, which keeps the channel open until that task ends",
+     function()
+    local early, last = paused(in_task, function()
+      local tx, rx = corun.channel()
+      local ctl_tx, ctl_rx = corun.channel()
+      local h = corun.spawn(function(ctl_rx)
+        local t = ctl_rx:recv()        -- its own reference
+        corun.sleep(10)
+      end, ctl_rx)
+      ctl_tx:send(tx)
+      tx:close()                       -- the spawner's reference
+      local early = corun.timeout(5, rx.recv, rx)
+      local last = table.pack(rx:recv())
+      h:await()
+      return early, last
+    end)
+    assert.is_false(early)             -- task 2 still held its reference
+    assert.same({ n = 1, nil }, last)  -- until it ended at 10 s
+  end)
+
+  it("a task that receives a Sender it already holds keeps one reference",
+     function()
+    local r = paused(in_task, function()
+      local tx, rx = corun.channel()
+      local ctl_tx, ctl_rx = corun.channel()
+      ctl_tx:send(tx)                  -- to itself: it holds tx already
+      local again = ctl_rx:recv()
+      again:close()
+      return table.pack(corun.timeout(5, rx.recv, rx))
+    end)
+    assert.same({ n = 2, true, nil }, r)
+  end)
+
+  it("a Sender received twice in messages gives the task one reference",
+     function()
+    local r = paused(in_task, function()
+      local tx, rx = corun.channel()
+      local ctl_tx, ctl_rx = corun.channel()
+      local h = corun.spawn(function(ctl_rx)
+        local a, b = ctl_rx:recv(), ctl_rx:recv()
+        a:close()
+        corun.sleep(10)
+      end, ctl_rx)
+      ctl_tx:send(tx)
+      ctl_tx:send(tx)
+      tx:close()
+      local r = table.pack(corun.timeout(5, rx.recv, rx))
+      h:await()
+      return r
+    end)
+    assert.same({ n = 2, true, nil }, r)
+  end)
+end)
+
+describe("Receiver:recv (queue order)", function()
+  it("keeps the order while the queue grows, wraps around, drains and " ..
+     "grows again", function()
+    local bad, total = run(function()
+      local tx, rx = corun.channel()
+      local n, want, bad = 0, 1, 0
+      local function send(k)
+        for _ = 1, k do n = n + 1; tx:send(n) end
+      end
+      local function recv(k)
+        for _ = 1, k do
+          if rx:recv() ~= want then bad = bad + 1 end
+          want = want + 1
+        end
+      end
+      for _ = 1, 3 do
+        send(3000); recv(1500); send(5000); recv(2000); send(777)
+        recv(n - want + 1)
+        send(5); recv(3); send(2000); recv(n - want + 1)
+      end
+      return bad, n
+    end)
+    assert.equal(0, bad)
+    assert.equal(3 * 10782, total)
+  end)
+end)

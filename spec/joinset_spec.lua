@@ -1446,3 +1446,103 @@ describe("JoinSet (Tokio-like behaviour)", function()
     for i = 1, 1000 do assert.equal(i, r[i]) end
   end)
 end)
+
+describe("JoinSet:join_next (in branches of the owner)", function()
+  it("in two branches on a set of one member: one gets it, the other nil",
+     function()
+    local a, b = paused(function()
+      local set = corun.JoinSet()
+      set:spawn(function() corun.sleep(1) return "only" end)
+      return corun.join(function() return table.pack(set:join_next()) end,
+                        function() return table.pack(set:join_next()) end)
+    end)
+    local got, empty = a, b
+    if a.n == 1 then got, empty = b, a end
+    assert.same({ n = 2, true, "only" }, got)
+    assert.same({ n = 1, nil }, empty)
+  end)
+
+  it("with_id in two branches: the one that finds the set empty gets nil",
+     function()
+    local a, b = paused(function()
+      local set = corun.JoinSet()
+      set:spawn(function() corun.sleep(1) return "only" end)
+      return corun.join(
+        function() return table.pack(set:join_next_with_id()) end,
+        function() return table.pack(set:join_next_with_id()) end)
+    end)
+    assert.equal(3, math.max(a.n, b.n))
+    assert.equal(1, math.min(a.n, b.n))
+  end)
+
+  it("waiting in one branch gets nil when another branch detaches every " ..
+     "task", function()
+    local r = paused(function()
+      local set = corun.JoinSet()
+      set:spawn(function() corun.sleep(2) end)
+      local r
+      corun.join(function() r = table.pack(set:join_next()) end,
+                 function() corun.sleep(1); set:detach_all() end)
+      corun.sleep(2)  -- the detached task ends
+      return r
+    end)
+    assert.same({ n = 1, nil }, r)
+  end)
+
+  it("waiting in one branch gets nil when another branch closes the set",
+     function()
+    local r = paused(function()
+      local set = corun.JoinSet()
+      set:spawn(function() corun.sleep(10) end)
+      local r
+      corun.join(function() r = table.pack(set:join_next()) end,
+                 function() corun.sleep(1); set:close(); settle() end)
+      return r
+    end)
+    assert.same({ n = 1, nil }, r)
+  end)
+
+  it("join_all waiting in one branch returns when another branch takes " ..
+     "the last member", function()
+    local all, got = paused(function()
+      local set = corun.JoinSet()
+      set:spawn(function() corun.sleep(1) return "only" end)
+      local all, got
+      corun.join(function() all = set:join_all() end,
+                 function() got = table.pack(set:join_next()) end)
+      return all, got
+    end)
+    -- whichever branch took the member, the other one has ended
+    if got.n == 1 then
+      assert.same({ "only" }, all)
+    else
+      assert.same({}, all)
+      assert.same({ n = 2, true, "only" }, got)
+    end
+  end)
+
+  it("a waiter woken for a member and cancelled before it runs leaves " ..
+     "the member to another waiter", function()
+    local r = paused(function()
+      local set = corun.JoinSet()
+      local go, stop = corun.Notify(), corun.Notify()
+      set:spawn(function()
+        go:notified()
+        stop:notify_one()  -- wakes the select's other branch first ...
+        return "only"      -- ... then its end wakes the first waiter
+      end)
+      local r
+      corun.join(function()
+        corun.select(function() return set:join_next() end,
+                     function() stop:notified() end)  -- wins, cancels
+      end, function()
+        r = table.pack(set:join_next())
+      end, function()
+        corun.sleep(1)
+        go:notify_one()
+      end)
+      return r
+    end)
+    assert.same({ n = 2, true, "only" }, r)
+  end)
+end)
