@@ -66,9 +66,7 @@ static void left(corun_Sync *s) {
 
 void corun__channel_init(corun_Channel *ch, lua_Integer capacity) {
   corun__link_init(&ch->receivers);
-  corun__link_init(&ch->senders_waiting.waiters);
-  ch->senders_waiting.regrant = regrant;
-  ch->senders_waiting.left = left;
+  corun__sync_init(&ch->senders_waiting, regrant, left);
   corun__link_init(&ch->refs);
   ch->capacity = capacity;
   ch->count = ch->reserved = 0;

@@ -6,7 +6,7 @@
 #define CORUN_CHANNEL_H
 
 #include <lua.h>
-#include "task.h"
+#include "sync.h"
 
 /*
 ** A full userdata; user value 1 is the queue: a table whose array part,

@@ -19,6 +19,8 @@
 #include "runtime.h"
 #include "sched.h"
 
+static void member_done(corun_Task *t);
+
 static void release(lua_State *L, corun_Resource *r) {
   (void)L;
   corun__joinset_close(corun__container_of(r, corun_JoinSet, res), 0);
@@ -27,6 +29,7 @@ static void release(lua_State *L, corun_Resource *r) {
 void corun__joinset_init(corun_JoinSet *set, corun_Task *owner) {
   corun__link_init(&set->res.link);
   set->res.release = release;
+  set->group.member_done = member_done;
   set->rt = owner->rt;
   set->owner = owner->id;
   corun__link_init(&set->running);
@@ -39,7 +42,7 @@ void corun__joinset_init(corun_JoinSet *set, corun_Task *owner) {
 
 /* Task 't', just spawned, belongs to the set. */
 void corun__joinset_add(corun_JoinSet *set, corun_Task *t) {
-  t->u.set = set;
+  t->u.group = &set->group;
   corun__link_append(&set->running, &t->sibling);
   set->count++;
 }
@@ -52,9 +55,10 @@ static void wake_waiters(corun_JoinSet *set) {
                       CORUN_WAKE_SIGNAL);  /* takes it off the queue */
 }
 
-/* Member 't' has ended: it waits in 'done' to be joined. */
-void corun__joinset_member_done(corun_Task *t) {
-  corun_JoinSet *set = t->u.set;
+/* Member 't' has ended (its group hook): it waits in 'done' to be
+   joined. */
+static void member_done(corun_Task *t) {
+  corun_JoinSet *set = corun__container_of(t->u.group, corun_JoinSet, group);
   corun__link_remove(&t->sibling);
   corun__link_append(&set->done, &t->sibling);
   wake_waiters(set);
@@ -84,7 +88,7 @@ corun_Task *corun__joinset_take(lua_State *L, corun_JoinSet *set) {
   t = corun__container_of(l, corun_Task, sibling);
   corun__task_push(L, t);
   corun__link_remove(l);
-  t->u.set = NULL;
+  t->u.group = NULL;
   if (--set->count == 0)
     wake_waiters(set);  /* the others find it empty */
   unanchor(set->rt, t);
@@ -96,13 +100,13 @@ corun_Task *corun__joinset_take(lua_State *L, corun_JoinSet *set) {
 void corun__joinset_forget(corun_JoinSet *set, int in_finalizer) {
   corun_Link *l;
   while ((l = corun__link_first(&set->running)) != NULL) {
-    corun__container_of(l, corun_Task, sibling)->u.set = NULL;
+    corun__container_of(l, corun_Task, sibling)->u.group = NULL;
     corun__link_remove(l);
   }
   while ((l = corun__link_first(&set->done)) != NULL) {
     corun_Task *t = corun__container_of(l, corun_Task, sibling);
     corun__link_remove(l);
-    t->u.set = NULL;
+    t->u.group = NULL;
     if (in_finalizer)
       corun__link_append(&set->rt->orphans, l);
     else

@@ -14,7 +14,9 @@
 /* A full userdata.  Its members stay anchored in the runtime's task table
    (task->ref) until they are joined or the set lets go of them, so the
    set itself anchors nothing. */
+typedef struct corun_JoinSet corun_JoinSet;
 struct corun_JoinSet {
+  corun_Group group;      /* what its members' u.group points to */
   corun_Resource res;     /* owned by the task that made it */
   corun_Runtime *rt;      /* borrows: valid while the set is open (its
                              owner ends, closing it, before the runtime) */
@@ -29,7 +31,6 @@ struct corun_JoinSet {
 
 void corun__joinset_init(corun_JoinSet *set, corun_Task *owner);
 void corun__joinset_add(corun_JoinSet *set, corun_Task *t);
-void corun__joinset_member_done(corun_Task *t);
 void corun__joinset_abort_all(corun_JoinSet *set);
 void corun__joinset_forget(corun_JoinSet *set, int in_finalizer);
 void corun__joinset_close(corun_JoinSet *set, int in_finalizer);

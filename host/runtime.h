@@ -11,8 +11,27 @@
 #include "task.h"
 
 #define CORUN_POOL_MAX 256  /* idle coroutines kept for reuse */
-#define CORUN_LINGER_MS 2000  /* at most, at the end of corun.run, for the
-                                 writes of closed streams to go out */
+
+/*
+** What a layer above the core keeps per runtime (the I/O objects, the
+** native waits and the tasks spawned from C): it is told after each
+** scheduler pass, when the main task ends, and when the runtime closes.
+** The core calls the layers only through these; none of them raises.
+*/
+typedef struct corun_Hook corun_Hook;
+struct corun_Hook {
+  corun_Link link;        /* in rt->hooks */
+  const void *kind;       /* the address of a static of the layer that
+                             made it: corun__runtime_hook finds it by it */
+  /* After each scheduler pass, on the scheduler thread S (may be NULL). */
+  void (*after_pass)(lua_State *L, corun_Hook *h);
+  /* The main task of corun_run ended, and every other task was
+     cancelled: wind down (may be NULL). */
+  void (*main_done)(corun_Hook *h);
+  /* The runtime closes (its tasks have ended): let go of everything; the
+     hook is unlinked already and may free itself. */
+  void (*close)(lua_State *L, corun_Hook *h);
+};
 
 /*
 ** The anchor thread's stack: the task table, the JoinHandle metatable,
@@ -71,7 +90,7 @@ struct corun_Runtime {
   int handles;            /* libuv handles not yet closed */
   corun_Link ready;       /* ready queue: tasks to resume, FIFO */
   corun_Link unobserved;  /* done tasks with an unobserved panic */
-  corun_Link io;          /* open I/O objects (io.h: corun_Io.all) */
+  corun_Link hooks;       /* corun_Hook: the layers above the core */
   corun_Link orphans;     /* done JoinSet members whose set was collected:
                              their anchors go at the next pass (a finalizer
                              must not touch A) */
@@ -100,28 +119,7 @@ struct corun_Runtime {
   int embedded;           /* opened by corun_open: no main task */
   int failed;             /* a callback failed: see fatal_ref */
   int stepping;           /* inside corun_step or a scheduler pass */
-  int cspawn_ref;         /* registry ref: id -> record of a task spawned
-                             from C (embed.c), until its end is told */
-  corun_Link cdone;       /* tasks spawned from C that ended, to be told
-                             (task->sibling) */
-  struct corun_Waiter *waiters;  /* owns: native waits (embed.c) */
-  uint32_t nwaiters;      /* slots used in 'waiters' */
-  uint32_t capwaiters;    /* slots allocated */
-  uint32_t free_waiter;   /* first free slot + 1, or 0 */
 };
-
-/* A native wait (embed.c): a slot that a corun_Waker names. */
-typedef struct corun_Waiter {
-  uint32_t gen;           /* matches the waker's high half while in use */
-  uint32_t next_free;     /* next free slot + 1 while free */
-  corun_Task *task;       /* the task that prepared it, NULL when free */
-  lua_State *co;          /* the thread that waits in it */
-  void (*cancel)(uint64_t waker, void *ud);
-  void *ud;
-  int waiting;            /* 0: prepared; 1: the task waits in it */
-  int holds;              /* while waiting, it holds a paused clock (an I/O
-                             operation in progress; see timer.h) */
-} corun_Waiter;
 
 /* Does 'rt' run on a loop of its own (initialised: it is 'loop')? */
 static inline int corun__owns_loop(const corun_Runtime *rt) {
@@ -135,16 +133,12 @@ void corun__runtime_cancel_all(lua_State *L, corun_Runtime *rt);
 corun_Runtime *corun__runtime_open(lua_State *L, uv_loop_t *loop, int flags,
                                    int *rc);
 void corun__runtime_close(lua_State *L, corun_Runtime *rt);
-void corun__embed_coroutines(lua_State *L);
-void corun__embed_abandon(corun_Task *t);
-void corun__embed_task_done(corun_Task *t);
-void corun__embed_deliver(lua_State *L, corun_Runtime *rt);
-int corun__wait_k(lua_State *L, uint64_t waker, lua_KContext ctx,
-                  lua_KFunction k);
-void corun__wait_unheld(corun_Runtime *rt, uint64_t waker);
-corun_Task *corun__waker_task(corun_Runtime *rt, uint64_t waker);
-void corun__wait_check(lua_State *L, int base);
+int corun__runtime_run(corun_Runtime *rt, uv_run_mode mode);
+void corun__runtime_add_hook(corun_Runtime *rt, corun_Hook *h);
+corun_Hook *corun__runtime_hook(corun_Runtime *rt, const void *kind);
 void corun__runtime_fatal(corun_Runtime *rt);
+corun_Task *corun__runtime_start_main(lua_State *L, corun_Runtime *rt,
+                                      int nargs);
 int corun__runtime_anchor(lua_State *L, corun_Runtime *rt);
 void corun__runtime_unanchor(corun_Runtime *rt, int slot);
 

@@ -6,7 +6,8 @@
 ** later can take it first, and a waiter asking for much holds back the
 ** ones behind it, even if they ask for less (as Tokio's semaphore does).
 ** A granted waiter cancelled before it runs gives its grant back through
-** 'regrant' (task.c), which hands it to the next waiter.
+** 'regrant' (its task->wait is the queue's corun_Wait: the core calls
+** 'leave' below), which hands it to the next waiter.
 */
 #include "sync.h"
 #include "sched.h"
@@ -22,19 +23,42 @@ static void grant(corun_Task *t) {
   corun__sched_wake(t, CORUN_WAKE_SIGNAL);
 }
 
-/* Put 't' at the end of the queue of 's', asking for 'n' units. */
-void corun__sync_wait(corun_Sync *s, corun_Task *t, lua_Integer n) {
-  t->nvalues = (int)n;
+/* Task 't' leaves the queue before its continuation ran (cancelled):
+   give back what it was granted, or let the ones behind it be served. */
+static void leave(corun_Task *t, corun_Wait *w) {
+  corun_Sync *s = corun__container_of(w, corun_Sync, wait);
+  int granted = (t->flags & CORUN_TASK_GRANTED) != 0;
   t->flags &= (unsigned short)~CORUN_TASK_GRANTED;
-  t->flags |= CORUN_TASK_INSYNC;
-  corun__sched_block(t, &s->waiters);
-  t->sync = s;
+  if (granted)
+    s->regrant(s, t);
+  else if (s->left != NULL)
+    s->left(s);
 }
 
-/* Did the wait of 't' end with a grant?  (Clears it: it is taken.) */
+void corun__sync_init(corun_Sync *s,
+                      void (*regrant)(corun_Sync *s, corun_Task *t),
+                      void (*left)(corun_Sync *s)) {
+  s->wait.leave = leave;
+  corun__link_init(&s->waiters);
+  s->regrant = regrant;
+  s->left = left;
+}
+
+/* Put 't' at the end of the queue of 's', asking for 'n' units. */
+void corun__sync_wait(corun_Sync *s, corun_Task *t, lua_Integer n) {
+  CORUN_ASSERT(t->wait == NULL);
+  t->nvalues = (int)n;
+  t->flags &= (unsigned short)~CORUN_TASK_GRANTED;
+  corun__sched_block(t, &s->waiters);
+  t->wait = &s->wait;
+}
+
+/* In the continuation of a wait on a sync object: did it end with a
+   grant?  (The wait is over: the grant is taken.) */
 int corun__sync_granted(corun_Task *t) {
   int granted = (t->flags & CORUN_TASK_GRANTED) != 0;
-  t->flags &= (unsigned short)~(CORUN_TASK_GRANTED | CORUN_TASK_INSYNC);
+  t->flags &= (unsigned short)~CORUN_TASK_GRANTED;
+  t->wait = NULL;
   return granted;
 }
 
@@ -49,9 +73,7 @@ static void sem_left(corun_Sync *s) {
 }
 
 void corun__sem_init(corun_Semaphore *s, lua_Integer permits) {
-  corun__link_init(&s->sync.waiters);
-  s->sync.regrant = sem_regrant;
-  s->sync.left = sem_left;
+  corun__sync_init(&s->sync, sem_regrant, sem_left);
   s->permits = s->total = permits;
   s->closed = 0;
 }
@@ -95,9 +117,7 @@ static void mutex_regrant(corun_Sync *s, corun_Task *t) {
 }
 
 void corun__mutex_init(corun_Mutex *m) {
-  corun__link_init(&m->sync.waiters);
-  m->sync.regrant = mutex_regrant;
-  m->sync.left = NULL;
+  corun__sync_init(&m->sync, mutex_regrant, NULL);
   m->locked = 0;
 }
 
@@ -129,9 +149,7 @@ static void notify_regrant(corun_Sync *s, corun_Task *t) {
 }
 
 void corun__notify_init(corun_Notify *n) {
-  corun__link_init(&n->sync.waiters);
-  n->sync.regrant = notify_regrant;
-  n->sync.left = NULL;
+  corun__sync_init(&n->sync, notify_regrant, NULL);
   n->permit = 0;
 }
 

@@ -8,6 +8,22 @@
 #include <lua.h>
 #include "task.h"
 
+/*
+** A sync object's queue of waiters (semaphore, mutex, notify, a channel's
+** senders).  A waiter asks for task->nvalues units; whoever grants them
+** sets CORUN_TASK_GRANTED before waking it.  A waiter that leaves before
+** its continuation ran (cancelled, task->wait) gives back what it was
+** granted through 'regrant', so nothing is lost; one not granted yet lets
+** the ones behind it be served through 'left' (may be NULL).
+*/
+typedef struct corun_Sync corun_Sync;
+struct corun_Sync {
+  corun_Wait wait;        /* what a waiter's task->wait points to */
+  corun_Link waiters;     /* FIFO of waiting tasks */
+  void (*regrant)(corun_Sync *s, corun_Task *t);
+  void (*left)(corun_Sync *s);
+};
+
 typedef struct corun_Semaphore {
   corun_Sync sync;        /* waiters; each asks task->nvalues permits */
   lua_Integer permits;    /* available now */
@@ -42,6 +58,9 @@ void corun__notify_wait(corun_Notify *n, corun_Task *t);
 void corun__notify_one(corun_Notify *n);
 void corun__notify_waiters(corun_Notify *n);
 
+void corun__sync_init(corun_Sync *s,
+                      void (*regrant)(corun_Sync *s, corun_Task *t),
+                      void (*left)(corun_Sync *s));
 void corun__sync_wait(corun_Sync *s, corun_Task *t, lua_Integer n);
 int corun__sync_granted(corun_Task *t);
 

@@ -18,13 +18,12 @@
 #include "sched.h"
 #include "timer.h"
 #include "transfer.h"
-#include "joinset.h"
 
 /* Tasks whose values are not copied in or out: a branch (it runs for its
    parent), the main task and a task spawned from C (their values come from
    and go to C, outside every task).  The first two report no panic: their
    caller gets it. */
-#define NOCOPY (CORUN_TASK_BRANCH | CORUN_TASK_MAIN | CORUN_TASK_CSPAWN)
+#define NOCOPY (CORUN_TASK_BRANCH | CORUN_TASK_MAIN | CORUN_TASK_NOCOPY)
 #define NOREPORT (CORUN_TASK_BRANCH | CORUN_TASK_MAIN)
 
 /* User coroutines a wait passes through (see sched.c): the innermost is
@@ -36,6 +35,27 @@ struct corun_Nest {
 };
 
 static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome);
+
+/* 't' stops waiting before its wait ended (cancelled, or ending): the one
+   who parked it undoes the wait (task.h, corun_Wait). */
+static void leave_wait(corun_Task *t) {
+  corun_Wait *w = t->wait;
+  if (w != NULL) {
+    t->wait = NULL;
+    w->leave(t, w);
+  }
+}
+
+/* Cancel the branches 't' runs (its end, or its cancellation). */
+static void cancel_children(lua_State *L, corun_Task *t) {
+  corun_Link *l;
+  while ((l = corun__link_first(&t->children)) != NULL) {
+    corun_Task *child = corun__container_of(l, corun_Task, sibling);
+    corun__link_remove(l);
+    child->u.parent = NULL;
+    corun__task_cancel(L, child);
+  }
+}
 
 /* The task is ending: it waits inside no user coroutine any more (and its
    slot is about to hold the report). */
@@ -493,22 +513,8 @@ void corun__task_cancel(lua_State *L, corun_Task *t) {
   t->state = CORUN_TASK_CLOSING;
   t->flags |= CORUN_TASK_CANCEL;
   corun__sched_unwait(t);
-  if (t->flags & CORUN_TASK_NATIVE)  /* the host may stop its work */
-    corun__embed_abandon(t);
-  if (t->flags & CORUN_TASK_INSYNC) {
-    int granted = (t->flags & CORUN_TASK_GRANTED) != 0;
-    t->flags &= (unsigned short)~(CORUN_TASK_INSYNC | CORUN_TASK_GRANTED);
-    if (granted)                       /* woken with a grant: give back */
-      t->sync->regrant(t->sync, t);
-    else if (t->sync->left != NULL)    /* left the queue: serve the rest */
-      t->sync->left(t->sync);
-  }
-  while ((l = corun__link_first(&t->children)) != NULL) {
-    corun_Task *child = corun__container_of(l, corun_Task, sibling);
-    corun__link_remove(l);
-    child->u.parent = NULL;
-    corun__task_cancel(L, child);
-  }
+  leave_wait(t);
+  cancel_children(L, t);
   if (t->nest != NULL) {  /* innermost first, as an unwinding would */
     int i;
     for (i = 0; i < t->nest->n; i++) {
@@ -559,8 +565,7 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
   corun_Runtime *rt = t->rt;
   int is_main = (t->flags & CORUN_TASK_MAIN) != 0, in_set;
   corun_Link *l;
-  if (t->flags & CORUN_TASK_NATIVE)  /* prepared a native wait, then raised */
-    corun__embed_abandon(t);
+  leave_wait(t);  /* a native wait prepared by a function that raised */
   if (t->co != NULL)
     pool_return(rt, t);
   corun__sched_unwait(t);
@@ -579,22 +584,17 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
         woken meanwhile may complete and have its results dropped */
     }
   }
-  while ((l = corun__link_first(&t->children)) != NULL) {
-    corun_Task *child = corun__container_of(l, corun_Task, sibling);
-    corun__link_remove(l);
-    child->u.parent = NULL;
-    corun__task_cancel(L, child);
-  }
+  cancel_children(L, t);
   while ((l = corun__link_first(&t->owned)) != NULL) {
     corun_Resource *r = corun__container_of(l, corun_Resource, link);
     corun__link_remove(l);
     r->release(L, r);
   }
-  in_set = !(t->flags & CORUN_TASK_BRANCH) && t->u.set != NULL;
-  if (in_set)
-    corun__joinset_member_done(t);
   t->state = CORUN_TASK_DONE;
   t->outcome = (unsigned char)outcome;
+  in_set = !(t->flags & CORUN_TASK_BRANCH) && t->u.group != NULL;
+  if (in_set)
+    t->u.group->member_done(t);
   if (t->report != NULL)
     corun__link_append(&rt->unobserved, &t->link);
   while ((l = corun__link_first(&t->joiners)) != NULL)
@@ -607,8 +607,6 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
     corun__runtime_unanchor(rt, t->ref);
     t->ref = LUA_NOREF;
   }
-  if (t->flags & CORUN_TASK_CSPAWN)
-    corun__embed_task_done(t);
   if (is_main)
     corun__runtime_main_done(L, rt);
 }

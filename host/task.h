@@ -19,12 +19,12 @@
 
 #include <stdint.h>
 #include <lua.h>
+#include "check.h"
 #include "queue.h"
 
 typedef struct corun_Runtime corun_Runtime;
 typedef struct corun_Task corun_Task;
 typedef struct corun_Nest corun_Nest;
-typedef struct corun_JoinSet corun_JoinSet;
 
 /*
 ** Something a task owns and gives up when it ends, whatever the end: a
@@ -76,26 +76,38 @@ typedef enum {
 #define CORUN_TASK_WAITKIDS 0x40  /* waits until one of its branches ends */
 #define CORUN_TASK_GRANTED  0x80  /* woken with what it waited for (a sync
                                      object handed it over) */
-#define CORUN_TASK_INSYNC   0x100 /* waits on a sync object ('sync') */
-#define CORUN_TASK_NATIVE   0x200 /* has a native wait prepared, or waits in
-                                     it (a slot of rt->waiters names it) */
-#define CORUN_TASK_CSPAWN   0x400 /* spawned from C (corun_spawn): its end
-                                     is told to the host */
+#define CORUN_TASK_NOCOPY   0x100 /* spawned from C: its function, arguments
+                                     and results come from and go to C,
+                                     outside every task, and are not copied */
 #define CORUN_TASK_SELECT   0x800 /* waits in corun.select: the first branch
                                      to end stops the others at once */
 
 /*
-** A sync object's queue of waiters (semaphore, mutex, notify).  A waiter
-** asks for task->nvalues units; whoever grants them sets GRANTED before
-** waking it.  If a granted waiter is cancelled before it runs, 'regrant'
-** gives its units back, so nothing is lost; if a waiter not granted yet
-** is cancelled, 'left' lets the ones behind it be served.
+** The wait a task is parked in, as seen by whoever parked it (a sync
+** object's queue, a native wait).  The parker sets task->wait; the task
+** leaves it either because the wait ended (the parker or the wait's
+** continuation clears task->wait) or because the task is cancelled or
+** ends first: then the core calls 'leave', which must undo the wait (give
+** back a grant, tell the host to stop its work).  'leave' is called with
+** task->wait already NULL, and must not run Lua code.  A wait kept past
+** its continuation (a native wait prepared by a function that then
+** raised) is left when the task ends, is cancelled, or parks again in a
+** wait of the same kind (the parker's choice).
 */
-typedef struct corun_Sync corun_Sync;
-struct corun_Sync {
-  corun_Link waiters;     /* FIFO of waiting tasks */
-  void (*regrant)(corun_Sync *s, corun_Task *t);
-  void (*left)(corun_Sync *s);
+typedef struct corun_Wait corun_Wait;
+struct corun_Wait {
+  void (*leave)(corun_Task *t, corun_Wait *w);
+};
+
+/*
+** A group of tasks told when a member ends (a JoinSet): a member's
+** u.group, called from the member's end with the member's outcome set.
+** Members of a group stay anchored in the runtime's task table until the
+** group lets go of them.
+*/
+typedef struct corun_Group corun_Group;
+struct corun_Group {
+  void (*member_done)(corun_Task *t);
 };
 
 #define CORUN_NO_TIMER UINT32_MAX
@@ -108,10 +120,13 @@ struct corun_Task {
   corun_Link sibling;     /* in parent->children, or in its JoinSet */
   corun_Link owned;       /* corun_Resource: what it gives up at its end */
   corun_Runtime *rt;      /* borrows: set once registered, valid until done */
-  union {                 /* a branch is never in a JoinSet */
+  union {                 /* a branch is never in a group */
     corun_Task *parent;   /* CORUN_TASK_BRANCH: the task it runs for */
-    corun_JoinSet *set;   /* otherwise: its JoinSet (borrows), or NULL */
+    corun_Group *group;   /* otherwise: its group (a JoinSet; borrows), or
+                             NULL */
   } u;
+  corun_Wait *wait;       /* borrows: the wait it is parked in, to leave if
+                             it is cancelled or ends first, or NULL */
   lua_State *co;          /* its coroutine while started and not done */
   union {                 /* never both: nest is dropped before the end */
     corun_Nest *nest;     /* owns, while not done: user coroutines the
@@ -120,14 +135,9 @@ struct corun_Task {
   };
   lua_Integer id;         /* task id (a branch has its parent's) */
   lua_Integer owner;      /* its handle was moved into this task, or 0 */
-  union {                 /* a task sleeps or waits on a sync object */
-    uint64_t deadline;    /* timer deadline, uv_hrtime() nanoseconds;
+  uint64_t deadline;      /* timer deadline (timer.h: clock nanoseconds);
                              once a branch is done: its completion order */
-    corun_Sync *sync;     /* borrows: the sync object it waits on */
-  };
-  uint32_t seq;           /* timer order among equal deadlines (wraps);
-                             while it has a native wait and no deadline,
-                             the wait's slot + 1 (a hint embed.c checks) */
+  uint32_t seq;           /* timer order among equal deadlines (wraps) */
   uint32_t heap_index;    /* slot in the timer heap, or CORUN_NO_TIMER */
   int ref;                /* anchor in rt's task table while not done */
   int nvalues;            /* arguments before start, results when done,
