@@ -118,24 +118,13 @@ void *corunL_checkself(lua_State *L, const char *fname, const char *tname) {
   return NULL;
 }
 
-/* __corun_take(value, task userdata or nil, id), for the full crossing:
-   the class's C take. */
-static int take_meta(lua_State *L) {
-  const corun_Class *c = corun__class_of(L, 1);
-  if (c != NULL && c->take != NULL)
-    c->take(L, 1, lua_touserdata(L, 2), lua_tointeger(L, 3));
-  return 0;
-}
-
 /* Say how objects of the class whose metatable is on top of L cross into
-   tasks: __corun, __corun_take and the descriptor (see corun_Class). */
+   tasks: __corun and the descriptor (see corun_Class).  The crossings
+   call the descriptor's C functions: no metamethod moves an object. */
 void corunL_setcrossing(lua_State *L, const corun_Class *c) {
-  lua_pushstring(L, c->move ? "move" : "share");
+  static const char *const how[] = {"share", "move", "copy"};
+  lua_pushstring(L, how[c->move]);
   lua_setfield(L, -2, "__corun");
-  if (c->take != NULL) {
-    lua_pushcfunction(L, take_meta);
-    lua_setfield(L, -2, "__corun_take");
-  }
   lua_pushlightuserdata(L, (void *)c);
   lua_rawsetp(L, -2, &corun__class_key);
 }

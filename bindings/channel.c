@@ -75,7 +75,7 @@ static void tx_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
   }
 }
 
-static const corun_Class tx_class = {0, tx_take};
+static const corun_Class tx_class = {CORUN_CLASS_SHARE, tx_take, NULL};
 
 /* Queue the value on top in the channel at 'chidx'; the queue table is
    left in its place (callers return what they push next). */
@@ -319,7 +319,14 @@ static void rx_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
   rx->ch->rx_task = t != NULL ? corun__task_root(t) : NULL;
 }
 
-static const corun_Class rx_class = {1, rx_take};
+/* Who may hand the receiver at 'idx' over (see corun_Class.owner). */
+static lua_Integer rx_owner(lua_State *L, int idx, int *moved) {
+  Receiver *rx = lua_touserdata(L, idx);
+  *moved = rx->moved_to != 0;
+  return rx->ch->rx_owner;
+}
+
+static const corun_Class rx_class = {CORUN_CLASS_MOVE, rx_take, rx_owner};
 
 static int rx_tostring(lua_State *L) {
   Receiver *rx = corunL_checkself(L, "Receiver:__tostring", "Receiver");

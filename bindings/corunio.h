@@ -26,12 +26,16 @@ corun_Io *corunL_io_check(lua_State *L, const char *fname, const char *tname,
 corun_Io *corunL_io_peek(lua_State *L, const char *fname, const char *tname);
 
 /* __gc and __close of every I/O class: close the object (__close only if
-   the running task may use it: one that moved away is not closed). */
+   the running task may use it: one that moved away is not closed).  Each
+   is a closure whose upvalue 2 is the class's metatable; called by hand,
+   it checks its argument is of the class. */
 int corunL_io_gc(lua_State *L);
 int corunL_io_closevar(lua_State *L);
 
-/* The crossing of every I/O class: it moves to the receiving task. */
+/* The crossing of every I/O class: it moves to the receiving task; only
+   its owner may move it (corunL_io_owner: see corun_Class.owner). */
 extern const corun_Class corunL_io_class;
+lua_Integer corunL_io_owner(lua_State *L, int idx, int *moved);
 
 /* Register an I/O class (methods get the state and the metatable as
    upvalues, see corunL_newclass); __gc, __close and the crossing are

@@ -73,7 +73,14 @@ static void io_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
   (*box)->owner = id;
 }
 
-const corun_Class corunL_io_class = {1, io_take};
+lua_Integer corunL_io_owner(lua_State *L, int idx, int *moved) {
+  corun_Io **box = lua_touserdata(L, idx);
+  *moved = 0;
+  return *box != NULL ? (*box)->owner : 0;  /* closed: nothing moves */
+}
+
+const corun_Class corunL_io_class = {CORUN_CLASS_MOVE, io_take,
+                                     corunL_io_owner};
 
 void corunL_io_newclass(lua_State *L, const char *tname,
                         const luaL_Reg *methods, const luaL_Reg *meta) {

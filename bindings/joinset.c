@@ -225,7 +225,7 @@ static int s_tostring(lua_State *L) {
   return 1;
 }
 
-static const corun_Class abort_class = {0, NULL};
+static const corun_Class abort_class = {CORUN_CLASS_SHARE, NULL, NULL};
 
 static corun_Task *check_abort(lua_State *L, const char *fname) {
   corunL_checkself(L, fname, "AbortHandle");

@@ -643,7 +643,8 @@ static void process_take(lua_State *L, int idx, corun_Task *t,
   corunL_io_class.take(L, idx, t, id);
 }
 
-static const corun_Class process_class = {1, process_take};
+static const corun_Class process_class = {CORUN_CLASS_MOVE, process_take,
+                                          corunL_io_owner};
 
 /* --------------------------------------------------------------- run */
 

@@ -98,8 +98,16 @@ static void owned_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
   o->owner = id;
 }
 
-static const corun_Class shared_class = {0, NULL};
-static const corun_Class owned_class = {1, owned_take};
+/* Who may hand a permit or guard over (see corun_Class.owner). */
+static lua_Integer owned_owner(lua_State *L, int idx, int *moved) {
+  Owned *o = lua_touserdata(L, idx);
+  *moved = o->moved_to != 0;
+  return o->owner;
+}
+
+static const corun_Class shared_class = {CORUN_CLASS_SHARE, NULL, NULL};
+static const corun_Class owned_class = {CORUN_CLASS_MOVE, owned_take,
+                                        owned_owner};
 
 /* ---------------------------------------------------------- Semaphore */
 
