@@ -87,13 +87,22 @@ void corunL_check_owner(lua_State *L, lua_Integer owner, int moved,
                moved ? "was moved to" : "belongs to", (LUAI_UACINT)owner);
 }
 
-/* Register metatable 'name' with methods in __index; leaves it on top.
-   The functions get the corun_State (on top of L) as upvalue 1 and the
-   metatable as upvalue 2 (see corunL_checkself). */
+/*
+** Register metatable 'name' with methods in __index; leaves it on top.
+** The functions get the corun_State (on top of L) as upvalue 1 and the
+** metatable as upvalue 2 (see corunL_checkself).  The metatable is
+** protected: getmetatable returns a table holding only __name (the class
+** name), so Lua code reaches no metamethod.  debug.getmetatable still
+** does, so every metamethod checks its arguments as a method does.
+*/
 void corunL_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
                      const luaL_Reg *metamethods) {
   int st = lua_gettop(L);
   luaL_newmetatable(L, name);
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__name");
+  lua_setfield(L, -2, "__metatable");
   lua_pushvalue(L, st);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, metamethods, 2);

@@ -291,19 +291,23 @@ static int rx_close(lua_State *L) {
   return 0;
 }
 
-static int rx_gc(lua_State *L) {  /* collected: nobody can receive */
-  Receiver *rx = lua_touserdata(L, 1);
+/* Nobody can receive any more from the channel of 'rx'. */
+static void rx_end(Receiver *rx) {
   corun__link_remove(&rx->res.link);
   rx->ch->rx_task = NULL;
   corun__channel_close(rx->ch);
+}
+
+static int rx_gc(lua_State *L) {  /* collected: nobody can receive */
+  rx_end(corunL_checkself(L, "Receiver:__gc", "Receiver"));
   return 0;
 }
 
 /* <close>: close, unless it moved to another task (which owns it). */
 static int rx_closevar(lua_State *L) {
-  Receiver *rx = lua_touserdata(L, 1);
+  Receiver *rx = corunL_checkself(L, "Receiver:__close", "Receiver");
   if (corunL_owned_here(L, rx->ch->rx_owner))
-    return rx_gc(L);
+    rx_end(rx);
   return 0;
 }
 

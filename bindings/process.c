@@ -519,8 +519,10 @@ static int l_spawn(lua_State *L) {
   return 1;
 }
 
-/* proc.stdin, proc.stdout, proc.stderr, then the methods (upvalue 1). */
+/* proc.stdin, proc.stdout, proc.stderr, then the methods (upvalue 3;
+   upvalue 2 is the class's metatable: see corunL_checkself). */
 static int p_index(lua_State *L) {
+  corunL_checkself(L, "process:__index", CORUN_PROCESS);
   if (lua_type(L, 2) == LUA_TSTRING) {
     const char *k = lua_tostring(L, 2);
     if (strcmp(k, "stdin") == 0)
@@ -531,7 +533,7 @@ static int p_index(lua_State *L) {
       return lua_getiuservalue(L, 1, 3), 1;
   }
   lua_pushvalue(L, 2);
-  lua_rawget(L, lua_upvalueindex(1));
+  lua_rawget(L, lua_upvalueindex(3));
   return 1;
 }
 
@@ -844,9 +846,11 @@ static const luaL_Reg process_functions[] = {
 void corunL_open_process(lua_State *L) {
   corun__state(L);                  /* module state */
   corunL_io_newclass(L, CORUN_PROCESS, process_methods, process_meta);
-  luaL_getmetatable(L, CORUN_PROCESS);
-  lua_getfield(L, -1, "__index");   /* the methods */
-  lua_pushcclosure(L, p_index, 1);
+  luaL_getmetatable(L, CORUN_PROCESS);  /* state mt */
+  lua_pushvalue(L, -2);
+  lua_pushvalue(L, -2);
+  lua_getfield(L, -1, "__index");   /* state mt state mt methods */
+  lua_pushcclosure(L, p_index, 3);
   lua_setfield(L, -2, "__index");
   corunL_setcrossing(L, &process_class);
   lua_pop(L, 1);

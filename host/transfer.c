@@ -340,9 +340,14 @@ static int is_module(lua_State *L, int idx, corun_State *st) {
   return found;
 }
 
-/* package.loaded's __newindex: store, and count the new entry. */
+/* package.loaded's __newindex: store, and count the new entry.  It can
+   be called by hand (getmetatable(package.loaded).__newindex): the table
+   is checked. */
 static int loaded_newindex(lua_State *L) {
   corun_State *st = lua_touserdata(L, lua_upvalueindex(1));
+  if (lua_type(L, 1) != LUA_TTABLE)
+    return luaL_error(L, "package.loaded.__newindex: bad argument #1 "
+                      "(table expected, got %s)", luaL_typename(L, 1));
   lua_settop(L, 3);
   lua_rawset(L, 1);
   st->loaded_adds++;
