@@ -88,6 +88,16 @@ void corunL_io_read_room(char **data, size_t len, size_t *cap, size_t least,
 const char *corunL_checkstring(lua_State *L, const char *fname, int arg,
                                size_t *len);
 
+/* A string that goes to C as a C string (a path, a host name, a command)
+   must hold no zero byte, or C would see it cut short: raise
+   "fname: bad argument #arg (<what> contains a zero byte)" if the 'len'
+   bytes at 's' hold one.  corunL_checkcstring: the same for the string
+   at 'arg', which it returns ('*len' its length, if not NULL). */
+void corunL_check_nozero(lua_State *L, const char *fname, int arg,
+                         const char *what, const char *s, size_t len);
+const char *corunL_checkcstring(lua_State *L, const char *fname, int arg,
+                                const char *what, size_t *len);
+
 /* The port at 'arg' (0..65535). */
 int corunL_checkport(lua_State *L, const char *fname, int arg);
 

@@ -206,6 +206,23 @@ const char *corunL_checkstring(lua_State *L, const char *fname, int arg,
   return lua_tolstring(L, arg, len);
 }
 
+void corunL_check_nozero(lua_State *L, const char *fname, int arg,
+                         const char *what, const char *s, size_t len) {
+  if (memchr(s, '\0', len) != NULL)
+    corunL_error(L, fname, "bad argument #%d (%s contains a zero byte)",
+                 arg, what);
+}
+
+const char *corunL_checkcstring(lua_State *L, const char *fname, int arg,
+                                const char *what, size_t *len) {
+  size_t n;
+  const char *s = corunL_checkstring(L, fname, arg, &n);
+  corunL_check_nozero(L, fname, arg, what, s, n);
+  if (len != NULL)
+    *len = n;
+  return s;
+}
+
 int corunL_checkport(lua_State *L, const char *fname, int arg) {
   lua_Integer port;
   if (!lua_isinteger(L, arg))

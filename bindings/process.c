@@ -258,9 +258,7 @@ static const char *anchored(lua_State *L, int anchor, const Options *o,
     return NULL;
   }
   s = lua_tolstring(L, -1, &len);
-  if (strlen(s) != len)
-    corunL_error(L, o->fname, "bad argument #%d (%s contains a zero byte)",
-                 arg, where);
+  corunL_check_nozero(L, o->fname, arg, where, s, len);
   lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
   return s;
 }
@@ -375,11 +373,7 @@ static void check_options(lua_State *L, Options *o, int run) {
   const char *const *keys = run ? run_keys : spawn_keys;
   int anchor, i;
   size_t len;
-  if (lua_type(L, 1) != LUA_TSTRING)
-    corunL_typeerror(L, o->fname, 1, "string");
-  o->cmd = lua_tolstring(L, 1, &len);
-  if (strlen(o->cmd) != len)
-    corunL_error(L, o->fname, "bad argument #1 (contains a zero byte)");
+  o->cmd = corunL_checkcstring(L, o->fname, 1, "command", NULL);
   if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TTABLE)
     corunL_typeerror(L, o->fname, 3, "table of options");
   lua_settop(L, 3);
@@ -403,7 +397,8 @@ static void check_options(lua_State *L, Options *o, int run) {
     if (lua_type(L, -1) != LUA_TSTRING)
       corunL_error(L, o->fname, "bad argument #3 (opts.cwd must be a "
                    "string, got %s)", luaL_typename(L, -1));
-    o->cwd = lua_tostring(L, -1);  /* anchored by opts */
+    o->cwd = lua_tolstring(L, -1, &len);  /* anchored by opts */
+    corunL_check_nozero(L, o->fname, 3, "opts.cwd", o->cwd, len);
   }
   if (lua_getfield(L, 3, "env") != LUA_TNIL)
     check_env(L, o, anchor, lua_gettop(L));

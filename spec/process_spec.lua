@@ -539,3 +539,16 @@ describe("corun.process.spawn", function()
     assert.equal(0, zombies_after_grace())
   end)
 end)
+
+describe("corun.process.run", function()
+  it("raises for a command or a cwd with a zero byte", function()
+    local e1, e2 = run(function()
+      return select(2, pcall(corun.process.run, "tr\0ue", {})),
+             select(2, pcall(corun.process.run, "true", {}, { cwd = "/\0x" }))
+    end)
+    assert.equal("corun.process.run: bad argument #1 (command contains a "
+                 .. "zero byte)", e1)
+    assert.equal("corun.process.run: bad argument #3 (opts.cwd contains a "
+                 .. "zero byte)", e2)
+  end)
+end)
