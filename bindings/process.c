@@ -27,7 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <lauxlib.h>
 #include "corunio.h"
 #include "stream.h"
@@ -435,6 +438,29 @@ static void uv_options(const Options *o, uv_process_options_t *uo,
   uo->stdio = stdio;
 }
 
+/*
+** uv_spawn failed with 'rc': push nil and the error.  The child changes
+** to opts.cwd before it runs the command, and a failure of either comes
+** back as the same errno (ENOENT, EACCES...): when the directory cannot
+** be entered, the error is the directory's and names it; otherwise it
+** names the command.
+*/
+static int spawn_failed(lua_State *L, const Options *o, int rc) {
+  struct stat st;
+  int dir_rc = 0;
+  if (o->cwd != NULL) {
+    if (stat(o->cwd, &st) != 0)
+      dir_rc = uv_translate_sys_error(errno);
+    else if (!S_ISDIR(st.st_mode))
+      dir_rc = UV_ENOTDIR;
+    else if (faccessat(AT_FDCWD, o->cwd, X_OK, AT_EACCESS) != 0)
+      dir_rc = uv_translate_sys_error(errno);
+  }
+  if (dir_rc != 0)
+    return corunL_io_fail(L, dir_rc, "cwd %s", o->cwd);
+  return corunL_io_fail(L, rc, "%s", o->cmd);
+}
+
 /* ------------------------------------------------------------- spawn */
 
 /* Methods get the process (and their own name) by this. */
@@ -500,7 +526,7 @@ static int l_spawn(lua_State *L) {
         if (*sbox != NULL)
           corun__io_close(*sbox, 1);
       }
-    return corunL_io_fail(L, rc, "%s", o.cmd);
+    return spawn_failed(L, &o, rc);
   }
   p->handle.data = p;
   p->pid = p->handle.pid;
@@ -809,7 +835,7 @@ static int l_run(lua_State *L) {
       close_handle(p, (uv_handle_t *)&p->handle);
     else
       unhold(p);
-    return corunL_io_fail(L, rc, "%s", o.cmd);
+    return spawn_failed(L, &o, rc);
   }
   p->handle.data = p;
   p->pid = p->handle.pid;
