@@ -87,13 +87,22 @@ void corunL_check_owner(lua_State *L, lua_Integer owner, int moved,
                moved ? "was moved to" : "belongs to", (LUAI_UACINT)owner);
 }
 
-/* Register metatable 'name' with methods in __index; leaves it on top.
-   The functions get the corun_State (on top of L) as upvalue 1 and the
-   metatable as upvalue 2 (see corunL_checkself). */
+/*
+** Register metatable 'name' with methods in __index; leaves it on top.
+** The functions get the corun_State (on top of L) as upvalue 1 and the
+** metatable as upvalue 2 (see corunL_checkself).  The metatable is
+** protected: getmetatable returns a table holding only __name (the class
+** name), so Lua code reaches no metamethod.  debug.getmetatable still
+** does, so every metamethod checks its arguments as a method does.
+*/
 void corunL_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
                      const luaL_Reg *metamethods) {
   int st = lua_gettop(L);
   luaL_newmetatable(L, name);
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__name");
+  lua_setfield(L, -2, "__metatable");
   lua_pushvalue(L, st);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, metamethods, 2);
@@ -118,24 +127,13 @@ void *corunL_checkself(lua_State *L, const char *fname, const char *tname) {
   return NULL;
 }
 
-/* __corun_take(value, task userdata or nil, id), for the full crossing:
-   the class's C take. */
-static int take_meta(lua_State *L) {
-  const corun_Class *c = corun__class_of(L, 1);
-  if (c != NULL && c->take != NULL)
-    c->take(L, 1, lua_touserdata(L, 2), lua_tointeger(L, 3));
-  return 0;
-}
-
 /* Say how objects of the class whose metatable is on top of L cross into
-   tasks: __corun, __corun_take and the descriptor (see corun_Class). */
+   tasks: __corun and the descriptor (see corun_Class).  The crossings
+   call the descriptor's C functions: no metamethod moves an object. */
 void corunL_setcrossing(lua_State *L, const corun_Class *c) {
-  lua_pushstring(L, c->move ? "move" : "share");
+  static const char *const how[] = {"share", "move", "copy"};
+  lua_pushstring(L, how[c->move]);
   lua_setfield(L, -2, "__corun");
-  if (c->take != NULL) {
-    lua_pushcfunction(L, take_meta);
-    lua_setfield(L, -2, "__corun_take");
-  }
   lua_pushlightuserdata(L, (void *)c);
   lua_rawsetp(L, -2, &corun__class_key);
 }

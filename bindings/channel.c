@@ -143,7 +143,7 @@ static void tx_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
     luaL_error(L, "corun: not enough memory for a sender reference");
 }
 
-static const corun_Class tx_class = {0, tx_take};
+static const corun_Class tx_class = {CORUN_CLASS_SHARE, tx_take, NULL};
 
 static int send_closed(lua_State *L) {
   lua_pushboolean(L, 0);
@@ -266,7 +266,8 @@ static int tx_close(lua_State *L) {
 
 /* Collected: nobody can send any more; every reference goes. */
 static int tx_gc(lua_State *L) {
-  corun__channel_tx_gone(*(corun_Channel **)lua_touserdata(L, 1));
+  corun__channel_tx_gone(*(corun_Channel **)corunL_checkself(L,
+                         "Sender:__gc", "Sender"));
   return 0;
 }
 
@@ -371,13 +372,13 @@ static int rx_close(lua_State *L) {
 }
 
 static int rx_gc(lua_State *L) {  /* collected: nobody can receive */
-  rx_gone(L, lua_touserdata(L, 1));
+  rx_gone(L, corunL_checkself(L, "Receiver:__gc", "Receiver"));
   return 0;
 }
 
 /* <close>: gone, unless it moved to another task (which owns it). */
 static int rx_closevar(lua_State *L) {
-  Receiver *rx = lua_touserdata(L, 1);
+  Receiver *rx = corunL_checkself(L, "Receiver:__close", "Receiver");
   if (corunL_owned_here(L, rx->ch->rx_owner))
     rx_gone(L, rx);
   return 0;
@@ -395,7 +396,14 @@ static void rx_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
   rx->ch->rx_task = t != NULL ? corun__task_root(t) : NULL;
 }
 
-static const corun_Class rx_class = {1, rx_take};
+/* Who may hand the receiver at 'idx' over (see corun_Class.owner). */
+static lua_Integer rx_owner(lua_State *L, int idx, int *moved) {
+  Receiver *rx = lua_touserdata(L, idx);
+  *moved = rx->moved_to != 0;
+  return rx->ch->rx_owner;
+}
+
+static const corun_Class rx_class = {CORUN_CLASS_MOVE, rx_take, rx_owner};
 
 static int rx_tostring(lua_State *L) {
   Receiver *rx = corunL_checkself(L, "Receiver:__tostring", "Receiver");

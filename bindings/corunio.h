@@ -26,12 +26,16 @@ corun_Io *corunL_io_check(lua_State *L, const char *fname, const char *tname,
 corun_Io *corunL_io_peek(lua_State *L, const char *fname, const char *tname);
 
 /* __gc and __close of every I/O class: close the object (__close only if
-   the running task may use it: one that moved away is not closed). */
+   the running task may use it: one that moved away is not closed).  Each
+   is a closure whose upvalue 2 is the class's metatable; called by hand,
+   it checks its argument is of the class. */
 int corunL_io_gc(lua_State *L);
 int corunL_io_closevar(lua_State *L);
 
-/* The crossing of every I/O class: it moves to the receiving task. */
+/* The crossing of every I/O class: it moves to the receiving task; only
+   its owner may move it (corunL_io_owner: see corun_Class.owner). */
 extern const corun_Class corunL_io_class;
+lua_Integer corunL_io_owner(lua_State *L, int idx, int *moved);
 
 /* Register an I/O class (methods get the state and the metatable as
    upvalues, see corunL_newclass); __gc, __close and the crossing are
@@ -83,6 +87,16 @@ void corunL_io_read_room(char **data, size_t len, size_t *cap, size_t least,
 /* The string at 'arg' (not a number: as corun's messages want it). */
 const char *corunL_checkstring(lua_State *L, const char *fname, int arg,
                                size_t *len);
+
+/* A string that goes to C as a C string (a path, a host name, a command)
+   must hold no zero byte, or C would see it cut short: raise
+   "fname: bad argument #arg (<what> contains a zero byte)" if the 'len'
+   bytes at 's' hold one.  corunL_checkcstring: the same for the string
+   at 'arg', which it returns ('*len' its length, if not NULL). */
+void corunL_check_nozero(lua_State *L, const char *fname, int arg,
+                         const char *what, const char *s, size_t len);
+const char *corunL_checkcstring(lua_State *L, const char *fname, int arg,
+                                const char *what, size_t *len);
 
 /* The port at 'arg' (0..65535). */
 int corunL_checkport(lua_State *L, const char *fname, int arg);

@@ -228,14 +228,7 @@ int corunL_fs_begin(lua_State *L, Req *r, const char *fname, int rc) {
 /* The path at 'arg': a string without zero bytes; '*len' its length. */
 const char *corunL_fs_check_path(lua_State *L, const char *fname, int arg,
                                  size_t *len) {
-  const char *p;
-  if (lua_type(L, arg) != LUA_TSTRING)
-    corunL_typeerror(L, fname, arg, "string");
-  p = lua_tolstring(L, arg, len);
-  if (strlen(p) != *len)
-    corunL_error(L, fname, "bad argument #%d (path contains a zero byte)",
-                 arg);
-  return p;
+  return corunL_checkcstring(L, fname, arg, "path", len);
 }
 
 /* A request for a path function on the path at 'arg' ('extra' bytes of

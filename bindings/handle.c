@@ -121,10 +121,23 @@ static void h_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
   ((corun_Task *)lua_touserdata(L, idx))->owner = id;
 }
 
-static const corun_Class handle_class = {1, h_take};
+/* Who may hand the handle at 'idx' over: the task it moved to, or any
+   (see corun_Class.owner). */
+static lua_Integer h_owner(lua_State *L, int idx, int *moved) {
+  lua_Integer owner = ((corun_Task *)lua_touserdata(L, idx))->owner;
+  *moved = owner != 0;
+  return owner;
+}
 
+static const corun_Class handle_class = {CORUN_CLASS_MOVE, h_take, h_owner};
+
+/* A JoinError is immutable: it crosses as a copy of itself (its panic
+   value copied as any value). */
+static const corun_Class error_class = {CORUN_CLASS_COPY, NULL, NULL};
+
+/* The __gc of a panicked task's handle (upvalue 2: that metatable). */
 static int h_gc(lua_State *L) {
-  corun__task_gc(lua_touserdata(L, 1));
+  corun__task_gc(corunL_checkself(L, "JoinHandle:__gc", "JoinHandle"));
   return 0;
 }
 
@@ -209,9 +222,12 @@ void corunL_open_handle(lua_State *L) {
     lua_insert(L, -2);
     lua_rawset(L, -4);
   }
-  lua_pushcfunction(L, h_gc);
+  lua_pushvalue(L, -3);  /* the corun_State */
+  lua_pushvalue(L, -2);
+  lua_pushcclosure(L, h_gc, 2);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 2);
   corunL_newclass(L, CORUN_JOINERROR, error_methods, error_meta);
+  corunL_setcrossing(L, &error_class);
   lua_pop(L, 2);
 }

@@ -155,6 +155,12 @@ static int s_len(lua_State *L) {
   return 1;
 }
 
+static int s_len_meta(lua_State *L) {  /* #set */
+  corun_JoinSet *set = corunL_checkself(L, "JoinSet:__len", "JoinSet");
+  lua_pushinteger(L, set->count);
+  return 1;
+}
+
 static int s_is_empty(lua_State *L) {
   corun_JoinSet *set = corunL_checkself(L, "JoinSet:is_empty", "JoinSet");
   lua_pushboolean(L, set->count == 0);
@@ -202,7 +208,7 @@ static int s_detach_all(lua_State *L) {
 
 /* <close>: cancel every task still in the set. */
 static int s_closevar(lua_State *L) {
-  corun_JoinSet *set = corunL_checkself(L, "JoinSet:close", "JoinSet");
+  corun_JoinSet *set = corunL_checkself(L, "JoinSet:__close", "JoinSet");
   corun__joinset_close(set, 0);
   return 0;
 }
@@ -214,7 +220,7 @@ static int s_close(lua_State *L) {
 }
 
 static int s_gc(lua_State *L) {
-  corun__joinset_close(lua_touserdata(L, 1), 1);
+  corun__joinset_close(corunL_checkself(L, "JoinSet:__gc", "JoinSet"), 1);
   return 0;
 }
 
@@ -225,7 +231,7 @@ static int s_tostring(lua_State *L) {
   return 1;
 }
 
-static const corun_Class abort_class = {0, NULL};
+static const corun_Class abort_class = {CORUN_CLASS_SHARE, NULL, NULL};
 
 static corun_Task *check_abort(lua_State *L, const char *fname) {
   corunL_checkself(L, fname, "AbortHandle");
@@ -271,7 +277,7 @@ static const luaL_Reg set_methods[] = {
 };
 
 static const luaL_Reg set_meta[] = {
-  {"__len", s_len},
+  {"__len", s_len_meta},
   {"__close", s_closevar},
   {"__gc", s_gc},
   {"__tostring", s_tostring},

@@ -204,7 +204,8 @@ static void on_resolved_connect(uv_getaddrinfo_t *req, int status,
 
 /* corun.net.connect(host, port) -> connection, or nil, err */
 static int l_connect(lua_State *L) {
-  const char *host = corunL_checkstring(L, "corun.net.connect", 1, NULL);
+  const char *host = corunL_checkcstring(L, "corun.net.connect", 1,
+                                          "host", NULL);
   int port = corunL_checkport(L, "corun.net.connect", 2), rc;
   struct sockaddr_storage sa;
   Request *r;
@@ -392,7 +393,8 @@ static int push_server(lua_State *L, void *ud) {
 
 /* corun.net.listen(host, port[, backlog]) -> server, or nil, err */
 static int l_listen(lua_State *L) {
-  const char *host = corunL_checkstring(L, "corun.net.listen", 1, NULL);
+  const char *host = corunL_checkcstring(L, "corun.net.listen", 1,
+                                          "host", NULL);
   int port = corunL_checkport(L, "corun.net.listen", 2);
   lua_Integer backlog = 511;
   corun_Task *self = corunL_task(L, "corun.net.listen");
@@ -448,7 +450,8 @@ static int push_addresses(lua_State *L, void *ud) {
 
 /* corun.dns.resolve(host) -> { "1.2.3.4", ... }, or nil, err */
 static int l_resolve(lua_State *L) {
-  const char *host = corunL_checkstring(L, "corun.dns.resolve", 1, NULL);
+  const char *host = corunL_checkcstring(L, "corun.dns.resolve", 1,
+                                          "host", NULL);
   Request *r;
   corunL_waiter(L, "corun.dns.resolve");
   r = new_request(L, host, 0);

@@ -27,7 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <lauxlib.h>
 #include "corunio.h"
 #include "stream.h"
@@ -258,9 +261,7 @@ static const char *anchored(lua_State *L, int anchor, const Options *o,
     return NULL;
   }
   s = lua_tolstring(L, -1, &len);
-  if (strlen(s) != len)
-    corunL_error(L, o->fname, "bad argument #%d (%s contains a zero byte)",
-                 arg, where);
+  corunL_check_nozero(L, o->fname, arg, where, s, len);
   lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
   return s;
 }
@@ -375,11 +376,7 @@ static void check_options(lua_State *L, Options *o, int run) {
   const char *const *keys = run ? run_keys : spawn_keys;
   int anchor, i;
   size_t len;
-  if (lua_type(L, 1) != LUA_TSTRING)
-    corunL_typeerror(L, o->fname, 1, "string");
-  o->cmd = lua_tolstring(L, 1, &len);
-  if (strlen(o->cmd) != len)
-    corunL_error(L, o->fname, "bad argument #1 (contains a zero byte)");
+  o->cmd = corunL_checkcstring(L, o->fname, 1, "command", NULL);
   if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TTABLE)
     corunL_typeerror(L, o->fname, 3, "table of options");
   lua_settop(L, 3);
@@ -403,7 +400,8 @@ static void check_options(lua_State *L, Options *o, int run) {
     if (lua_type(L, -1) != LUA_TSTRING)
       corunL_error(L, o->fname, "bad argument #3 (opts.cwd must be a "
                    "string, got %s)", luaL_typename(L, -1));
-    o->cwd = lua_tostring(L, -1);  /* anchored by opts */
+    o->cwd = lua_tolstring(L, -1, &len);  /* anchored by opts */
+    corunL_check_nozero(L, o->fname, 3, "opts.cwd", o->cwd, len);
   }
   if (lua_getfield(L, 3, "env") != LUA_TNIL)
     check_env(L, o, anchor, lua_gettop(L));
@@ -438,6 +436,29 @@ static void uv_options(const Options *o, uv_process_options_t *uo,
   uo->cwd = o->cwd;
   uo->stdio_count = 3;
   uo->stdio = stdio;
+}
+
+/*
+** uv_spawn failed with 'rc': push nil and the error.  The child changes
+** to opts.cwd before it runs the command, and a failure of either comes
+** back as the same errno (ENOENT, EACCES...): when the directory cannot
+** be entered, the error is the directory's and names it; otherwise it
+** names the command.
+*/
+static int spawn_failed(lua_State *L, const Options *o, int rc) {
+  struct stat st;
+  int dir_rc = 0;
+  if (o->cwd != NULL) {
+    if (stat(o->cwd, &st) != 0)
+      dir_rc = uv_translate_sys_error(errno);
+    else if (!S_ISDIR(st.st_mode))
+      dir_rc = UV_ENOTDIR;
+    else if (faccessat(AT_FDCWD, o->cwd, X_OK, AT_EACCESS) != 0)
+      dir_rc = uv_translate_sys_error(errno);
+  }
+  if (dir_rc != 0)
+    return corunL_io_fail(L, dir_rc, "cwd %s", o->cwd);
+  return corunL_io_fail(L, rc, "%s", o->cmd);
 }
 
 /* ------------------------------------------------------------- spawn */
@@ -505,7 +526,7 @@ static int l_spawn(lua_State *L) {
         if (*sbox != NULL)
           corun__io_close(*sbox, 1);
       }
-    return corunL_io_fail(L, rc, "%s", o.cmd);
+    return spawn_failed(L, &o, rc);
   }
   p->handle.data = p;
   p->pid = p->handle.pid;
@@ -519,8 +540,10 @@ static int l_spawn(lua_State *L) {
   return 1;
 }
 
-/* proc.stdin, proc.stdout, proc.stderr, then the methods (upvalue 1). */
+/* proc.stdin, proc.stdout, proc.stderr, then the methods (upvalue 3;
+   upvalue 2 is the class's metatable: see corunL_checkself). */
 static int p_index(lua_State *L) {
+  corunL_checkself(L, "process:__index", CORUN_PROCESS);
   if (lua_type(L, 2) == LUA_TSTRING) {
     const char *k = lua_tostring(L, 2);
     if (strcmp(k, "stdin") == 0)
@@ -531,7 +554,7 @@ static int p_index(lua_State *L) {
       return lua_getiuservalue(L, 1, 3), 1;
   }
   lua_pushvalue(L, 2);
-  lua_rawget(L, lua_upvalueindex(1));
+  lua_rawget(L, lua_upvalueindex(3));
   return 1;
 }
 
@@ -643,7 +666,8 @@ static void process_take(lua_State *L, int idx, corun_Task *t,
   corunL_io_class.take(L, idx, t, id);
 }
 
-static const corun_Class process_class = {1, process_take};
+static const corun_Class process_class = {CORUN_CLASS_MOVE, process_take,
+                                          corunL_io_owner};
 
 /* --------------------------------------------------------------- run */
 
@@ -811,7 +835,7 @@ static int l_run(lua_State *L) {
       close_handle(p, (uv_handle_t *)&p->handle);
     else
       unhold(p);
-    return corunL_io_fail(L, rc, "%s", o.cmd);
+    return spawn_failed(L, &o, rc);
   }
   p->handle.data = p;
   p->pid = p->handle.pid;
@@ -843,9 +867,11 @@ static const luaL_Reg process_functions[] = {
 void corunL_open_process(lua_State *L) {
   corun__state(L);                  /* module state */
   corunL_io_newclass(L, CORUN_PROCESS, process_methods, process_meta);
-  luaL_getmetatable(L, CORUN_PROCESS);
-  lua_getfield(L, -1, "__index");   /* the methods */
-  lua_pushcclosure(L, p_index, 1);
+  luaL_getmetatable(L, CORUN_PROCESS);  /* state mt */
+  lua_pushvalue(L, -2);
+  lua_pushvalue(L, -2);
+  lua_getfield(L, -1, "__index");   /* state mt state mt methods */
+  lua_pushcclosure(L, p_index, 3);
   lua_setfield(L, -2, "__index");
   corunL_setcrossing(L, &process_class);
   lua_pop(L, 1);

@@ -14,7 +14,10 @@
 ** stops, whatever it was before (ignored SIGPIPE, nohup's ignored SIGHUP,
 ** a host's handler): the action found when the first wait for a signal
 ** began is put back when the last one ends.  Signal actions belong to the
-** process, so that record is the one process-wide table here.
+** process, so that record is the one process-wide table here.  SIGCHLD is
+** the exception: its action is libuv's (libuv reaps children through it,
+** for every process corun starts), and libuv alone sets it, so a wait for
+** SIGCHLD never puts back an action it found.
 */
 #include <pthread.h>
 #include <signal.h>
@@ -113,7 +116,8 @@ static struct {
 static void action_keep(int num) {
   pthread_mutex_lock(&saved_lock);
   if (saved[num].waits++ == 0)
-    saved[num].restore = sigaction(num, NULL, &saved[num].old) == 0;
+    saved[num].restore = num != SIGCHLD &&  /* libuv's: see above */
+                         sigaction(num, NULL, &saved[num].old) == 0;
   pthread_mutex_unlock(&saved_lock);
 }
 

@@ -98,8 +98,16 @@ static void owned_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
   o->owner = id;
 }
 
-static const corun_Class shared_class = {0, NULL};
-static const corun_Class owned_class = {1, owned_take};
+/* Who may hand a permit or guard over (see corun_Class.owner). */
+static lua_Integer owned_owner(lua_State *L, int idx, int *moved) {
+  Owned *o = lua_touserdata(L, idx);
+  *moved = o->moved_to != 0;
+  return o->owner;
+}
+
+static const corun_Class shared_class = {CORUN_CLASS_SHARE, NULL, NULL};
+static const corun_Class owned_class = {CORUN_CLASS_MOVE, owned_take,
+                                        owned_owner};
 
 /* ---------------------------------------------------------- Semaphore */
 
@@ -240,14 +248,14 @@ static int p_forget(lua_State *L) {
 
 /* <close>: give back, unless it moved to another task (which owns it). */
 static int p_close(lua_State *L) {
-  Owned *o = lua_touserdata(L, 1);
+  Owned *o = corunL_checkself(L, "Permit:__close", "Permit");
   if (corunL_owned_here(L, o->owner))
     give_back(o, 0);
   return 0;
 }
 
 static int p_gc(lua_State *L) {  /* collected: nobody can use it any more */
-  give_back(lua_touserdata(L, 1), 0);
+  give_back(corunL_checkself(L, "Permit:__gc", "Permit"), 0);
   return 0;
 }
 
@@ -317,7 +325,9 @@ static Owned *check_guard(lua_State *L, const char *fname) {
 
 /* guard.value (the protected value) and the methods. */
 static int g_index(lua_State *L) {
-  const char *key = lua_tostring(L, 2);
+  const char *key;
+  corunL_checkself(L, "MutexGuard:__index", "MutexGuard");
+  key = lua_tostring(L, 2);
   if (key != NULL && strcmp(key, "value") == 0) {
     check_guard(L, "MutexGuard.value");
     lua_getiuservalue(L, 1, 1);
@@ -330,7 +340,9 @@ static int g_index(lua_State *L) {
 }
 
 static int g_newindex(lua_State *L) {
-  const char *key = lua_tostring(L, 2);
+  const char *key;
+  corunL_checkself(L, "MutexGuard:__newindex", "MutexGuard");
+  key = lua_tostring(L, 2);
   if (key == NULL || strcmp(key, "value") != 0)
     return corunL_error(L, "MutexGuard", "only 'value' can be set");
   check_guard(L, "MutexGuard.value");
@@ -346,14 +358,14 @@ static int g_unlock(lua_State *L) {
 }
 
 static int g_close(lua_State *L) {
-  Owned *o = lua_touserdata(L, 1);
+  Owned *o = corunL_checkself(L, "MutexGuard:__close", "MutexGuard");
   if (corunL_owned_here(L, o->owner))
     give_back(o, 1);
   return 0;
 }
 
 static int g_gc(lua_State *L) {
-  give_back(lua_touserdata(L, 1), 1);
+  give_back(corunL_checkself(L, "MutexGuard:__gc", "MutexGuard"), 1);
   return 0;
 }
 

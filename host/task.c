@@ -137,16 +137,37 @@ const corun_Class *corun__class_of(lua_State *L, int idx) {
   return c;
 }
 
+/* May task 'by' (the id of a root task; 0: none, outside every task)
+   hand over the object at 'idx' of class 'c'?  Only what it owns, or what
+   nobody owns; if not, '*owner' and '*moved' say who has it and how (see
+   corun_Class.owner). */
+int corun__class_movable(lua_State *L, int idx, const corun_Class *c,
+                         lua_Integer by, lua_Integer *owner, int *moved) {
+  *moved = 0;
+  *owner = c->owner != NULL ? c->owner(L, idx, moved) : 0;
+  return by == 0 || *owner == 0 || *owner == by;
+}
+
 /* Are the 'n' values from 'first' scalars or objects that say how they
-   cross (corun's classes, or __corun "share" or "move")?  They need no
-   walk: the light crossing of a spawn.  Anything else takes the full
-   crossing. */
-static int light_values(lua_State *L, int first, int n) {
+   cross (corun's classes that share or move, or __corun "share" or
+   "move")?  They need no walk: the light crossing of a spawn by the
+   running task of 'rt'.  Anything else, and an object the spawner may
+   not hand over (the full crossing says why), takes the full crossing. */
+static int light_values(lua_State *L, int first, int n, corun_Runtime *rt) {
+  lua_Integer by = rt->current != NULL ? corun__task_root(rt->current)->id
+                                       : 0;
   int i;
   for (i = 0; i < n; i++) {
     int tt = lua_type(L, first + i);
-    if (tt == LUA_TUSERDATA && corun__class_of(L, first + i) != NULL)
+    const corun_Class *c;
+    if (tt == LUA_TUSERDATA && (c = corun__class_of(L, first + i)) != NULL) {
+      lua_Integer owner;
+      int moved;
+      if (c->move == CORUN_CLASS_COPY ||
+          !corun__class_movable(L, first + i, c, by, &owner, &moved))
+        return 0;
       continue;
+    }
     if (tt == LUA_TUSERDATA) {
       int mt = luaL_getmetafield(L, first + i, "__corun");
       const char *s = mt == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
@@ -227,7 +248,7 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
                                                      rt->globals))
     light = corun__transfer_needed(L, fnidx + 1, nargs) ? 2 : 1;
   if ((flags & NOCOPY) || light == 1 ||
-      (light == 2 && light_values(L, fnidx + 1, nargs)))
+      (light == 2 && light_values(L, fnidx + 1, nargs, rt)))
     for (i = 0; i <= nargs; i++) {  /* nothing to copy: the fast path */
       lua_pushvalue(L, fnidx + i);
       lua_setiuservalue(L, -2, i + 1);
@@ -332,7 +353,8 @@ lua_State *corun__task_start(lua_State *L, corun_Task *t, int *nargs) {
 }
 
 /* In protected mode: copy the values on the stack out of the task; what
-   they are ("result", "error value") is upvalue 1. */
+   they are ("result", "error value") is upvalue 1, the task's id upvalue
+   3 (what it owns it may hand over). */
 static int copy_out(lua_State *L) {
   int i, n = lua_gettop(L);
   corun_Crossing c;
@@ -340,6 +362,7 @@ static int copy_out(lua_State *L) {
   corun__transfer_begin(L, &c, lua_touserdata(L, lua_upvalueindex(2)),
                         "corun", "out of a task", 0);
   c.what = lua_touserdata(L, lua_upvalueindex(1));
+  c.source = lua_tointeger(L, lua_upvalueindex(3));
   for (i = 1; i <= n; i++) {
     c.index = i;
     corun__transfer_push(L, i, &c);
@@ -351,7 +374,8 @@ static int copy_out(lua_State *L) {
 static void push_copy_out(lua_State *L, const char *what, corun_Task *t) {
   lua_pushlightuserdata(L, (void *)what);  /* no allocation */
   lua_pushlightuserdata(L, t->rt->state);
-  lua_pushcclosure(L, copy_out, 2);
+  lua_pushinteger(L, t->id);
+  lua_pushcclosure(L, copy_out, 3);
 }
 
 /* Push the message of the error value at 'idx' (may call __tostring). */

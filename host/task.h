@@ -172,20 +172,35 @@ corun_Task *corun__task_root(corun_Task *t);
 /*
 ** How an object of one of corun's own classes crosses into a task, in C:
 ** its metatable holds a light userdata of this descriptor at key
-** &corun__class_key (besides the __corun and __corun_take metafields that
-** the full crossing reads), so that the light crossing of a spawn finds
-** it with one look-up and calls 'take' directly.
+** &corun__class_key (besides the __corun metafield), so that a crossing
+** finds it with one look-up and calls the class's C functions directly.
+** They are never reachable from Lua: no metamethod of corun's can be
+** called by hand to move an object.
 */
+#define CORUN_CLASS_SHARE 0  /* by identity: every task uses the object */
+#define CORUN_CLASS_MOVE  1  /* by identity; the receiving task owns it */
+#define CORUN_CLASS_COPY  2  /* a new object of the class, its memory
+                                copied byte for byte (it must hold no
+                                pointer and own nothing) and its user
+                                values copied by the crossing */
+
 typedef struct corun_Class {
-  int move;   /* 1: the object moves (__corun = "move"); 0: it is shared */
+  int move;   /* CORUN_CLASS_*: how the object crosses */
   /* The object at 'idx' crossed into task 't' whose id is 'id' (t NULL
      and id 0: out of every task); NULL if the class needs to know
      nothing.  Must leave the stack as it found it. */
   void (*take)(lua_State *L, int idx, corun_Task *t, lua_Integer id);
+  /* A moved class: the id of the (root) task that owns the object at
+     'idx', the only one that may hand it over, or 0 if any task may;
+     '*moved' is set to 1 when it owns it because the object was moved
+     to it.  NULL: any task may hand it over. */
+  lua_Integer (*owner)(lua_State *L, int idx, int *moved);
 } corun_Class;
 
 extern const char corun__class_key;
 const corun_Class *corun__class_of(lua_State *L, int idx);
+int corun__class_movable(lua_State *L, int idx, const corun_Class *c,
+                         lua_Integer by, lua_Integer *owner, int *moved);
 int corun__task_nest_push(corun_Task *t, lua_State *co);
 void corun__task_nest_pop(corun_Task *t);
 

@@ -10,10 +10,22 @@
 **                                     identity value ("plain"); otherwise a
 **                                     closure with its own cells, holding
 **                                     copies of the upvalues
+**   corun's objects                   as their class says (corun_Class):
+**                                     shared by identity; moved by
+**                                     identity, the receiving task
+**                                     becoming the owner (only the owner
+**                                     may move it); or copied
 **   userdata whose metatable says     __corun = "share": by identity
 **                                     __corun = "move": by identity, and the
 **                                     receiving task becomes its owner
 **   coroutines, other userdata        refused, naming where they were
+**
+** Every walk is bounded: tables and functions nest at most
+** CORUN_TRANSFER_MAXDEPTH deep in a copy (deeper is refused with the
+** path), and a function's upvalues are looked into at most that deep to
+** find whether it is plain (deeper, it is taken as not plain, so copied,
+** within the same limit).  Tables are looked at with raw accesses only,
+** so no metamethod of the user's runs during a crossing.
 **
 ** Cells.  A closure gets its own upvalue cells through lua_upvaluejoin
 ** onto "cell closures" (function() return v end, one fresh cell each).
@@ -43,7 +55,7 @@ static const char spawned_key = 0;  /* map: the spawned function's closure */
 static const char plain_mark = 0;   /* map value: a plain function */
 static const char busy_mark = 0;    /* map value: being classified */
 
-enum { KIND_REFUSE, KIND_SHARE, KIND_MOVE };
+enum { KIND_REFUSE, KIND_SHARE, KIND_MOVE, KIND_COPY };
 
 static void copy_value(lua_State *L, int idx, corun_Crossing *c);
 
@@ -101,6 +113,14 @@ static void push_place(lua_State *L, const corun_Crossing *c) {
       add_key(L, &b, step->key, !in_field);
       in_field = 1;
     }
+    else if (step->part != NULL) {
+      if (in_field)
+        luaL_addchar(&b, '\'');
+      if (!empty)
+        luaL_addstring(&b, ", ");
+      luaL_addstring(&b, step->part);
+      in_field = 0;
+    }
     else {
       if (in_field)
         luaL_addchar(&b, '\'');
@@ -145,16 +165,25 @@ static const char *upvalue_name(const char *name) {
   return name != NULL && name[0] != '\0' ? name : "?";
 }
 
-static void enter(lua_State *L, corun_Crossing *c, int key,
-                  const char *upvalue) {
+/* Go one level deeper into a value: by table key 'key' (a stack index),
+   upvalue 'upvalue' or part 'part' (see corun_PathStep); refused past the
+   nesting limit. */
+static void enter_step(lua_State *L, corun_Crossing *c, int key,
+                       const char *upvalue, const char *part) {
   if (c->depth >= CORUN_TRANSFER_MAXDEPTH)
     refuse(L, c, lua_pushfstring(L, "a value nested deeper than %d levels",
                                  CORUN_TRANSFER_MAXDEPTH));
   if (c->depth < CORUN_TRANSFER_MAXPATH) {
     c->path[c->depth].key = key;
     c->path[c->depth].upvalue = upvalue;
+    c->path[c->depth].part = part;
   }
   c->depth++;
+}
+
+static void enter(lua_State *L, corun_Crossing *c, int key,
+                  const char *upvalue) {
+  enter_step(L, c, key, upvalue, NULL);
 }
 
 /* ---------------------------------------------------------------------
@@ -244,7 +273,8 @@ static void push_fresh_closure(lua_State *L, int idx) {
 ** Classification
 ** --------------------------------------------------------------------- */
 
-/* What a userdata's metatable says about crossing. */
+/* What a userdata's metatable says about crossing (a userdata that is
+   not one of corun's objects: those have a corun_Class). */
 static int userdata_kind(lua_State *L, int idx) {
   int kind = KIND_REFUSE, tt = luaL_getmetafield(L, idx, "__corun");
   if (tt == LUA_TNIL)
@@ -310,9 +340,14 @@ static int is_module(lua_State *L, int idx, corun_State *st) {
   return found;
 }
 
-/* package.loaded's __newindex: store, and count the new entry. */
+/* package.loaded's __newindex: store, and count the new entry.  It can
+   be called by hand (getmetatable(package.loaded).__newindex): the table
+   is checked. */
 static int loaded_newindex(lua_State *L) {
   corun_State *st = lua_touserdata(L, lua_upvalueindex(1));
+  if (lua_type(L, 1) != LUA_TTABLE)
+    return luaL_error(L, "package.loaded.__newindex: bad argument #1 "
+                      "(table expected, got %s)", luaL_typename(L, 1));
   lua_settop(L, 3);
   lua_rawset(L, 1);
   st->loaded_adds++;
@@ -341,10 +376,38 @@ void corun__transfer_watch_loaded(lua_State *L, corun_State *st) {
 
 static int plain_fn(lua_State *L, int idx, corun_Crossing *c);
 
+/*
+** How the userdata at 'idx' crosses: KIND_SHARE, KIND_MOVE, KIND_COPY or
+** KIND_REFUSE, as its class says ('*cls': one of corun's, see
+** corun_Class) or else its __corun metafield ('*cls' NULL).  '*counts' is
+** set for a shared value that counts its holders: it must be told of the
+** crossing, as a moved one is.
+*/
+static int object_kind(lua_State *L, int idx, const corun_Class **cls,
+                       int *counts) {
+  int kind;
+  *counts = 0;
+  if ((*cls = corun__class_of(L, idx)) != NULL) {
+    kind = (*cls)->move == CORUN_CLASS_MOVE ? KIND_MOVE
+           : (*cls)->move == CORUN_CLASS_COPY ? KIND_COPY : KIND_SHARE;
+    *counts = kind == KIND_SHARE && (*cls)->take != NULL;
+    return kind;
+  }
+  kind = userdata_kind(L, idx);
+  if (kind == KIND_SHARE &&
+      luaL_getmetafield(L, idx, "__corun_take") != LUA_TNIL) {
+    lua_pop(L, 1);
+    *counts = 1;
+  }
+  return kind;
+}
+
 /* May an upvalue cell holding the value at 'idx' stay shared?  Only when
    the value passes by identity: the global table, modules, C functions,
    plain Lua functions, shared userdata. */
 static int identity_value(lua_State *L, int idx, corun_Crossing *c) {
+  const corun_Class *cls;
+  int counts;
   switch (lua_type(L, idx)) {
     case LUA_TTABLE:
       return lua_topointer(L, idx) == c->globals || is_module(L, idx, c->st);
@@ -352,12 +415,7 @@ static int identity_value(lua_State *L, int idx, corun_Crossing *c) {
       return lua_iscfunction(L, idx) || plain_fn(L, idx, c);
     case LUA_TUSERDATA:  /* a shared value that counts its holders must
                             go through the crossing to count this one */
-      if (userdata_kind(L, idx) != KIND_SHARE)
-        return 0;
-      if (luaL_getmetafield(L, idx, "__corun_take") == LUA_TNIL)
-        return 1;
-      lua_pop(L, 1);
-      return 0;
+      return object_kind(L, idx, &cls, &counts) == KIND_SHARE && !counts;
     default:
       return 0;
   }
@@ -366,7 +424,10 @@ static int identity_value(lua_State *L, int idx, corun_Crossing *c) {
 /*
 ** Is the Lua function at 'idx' plain (all its upvalues identity values)?
 ** A function met again while being classified is assumed plain; a result
-** that rests on such an assumption is not remembered.
+** that rests on such an assumption is not remembered.  Functions that
+** hold each other in upvalues deeper than the nesting limit are taken as
+** not plain: copying them then meets the limit (or finds their plain
+** tail), so the walk stays bounded.
 */
 static int plain_fn(lua_State *L, int idx, corun_Crossing *c) {
   int i, plain = 1, outer = c->assumed;
@@ -385,7 +446,10 @@ static int plain_fn(lua_State *L, int idx, corun_Crossing *c) {
     c->assumed = 1;
     return 1;
   }
+  if (c->classify >= CORUN_TRANSFER_MAXDEPTH)
+    return 0;  /* nothing above it is remembered as plain */
   luaL_checkstack(L, 4, "value too deep to copy");
+  c->classify++;
   lua_pushvalue(L, idx);
   lua_pushlightuserdata(L, (void *)&busy_mark);
   lua_rawset(L, c->map);
@@ -394,6 +458,7 @@ static int plain_fn(lua_State *L, int idx, corun_Crossing *c) {
     plain = identity_value(L, -1, c);
     lua_pop(L, 1);
   }
+  c->classify--;
   lua_pushvalue(L, idx);
   if (plain && !c->assumed)
     lua_pushlightuserdata(L, (void *)&plain_mark);
@@ -407,6 +472,23 @@ static int plain_fn(lua_State *L, int idx, corun_Crossing *c) {
 /* ---------------------------------------------------------------------
 ** Copying
 ** --------------------------------------------------------------------- */
+
+/* The object at 'idx' of class 'cls' is to move: the task handing it
+   over must own it (or nobody may); else refuse, saying who has it. */
+static void check_mover(lua_State *L, int idx, const corun_Class *cls,
+                        corun_Crossing *c) {
+  lua_Integer owner;
+  int moved;
+  const char *kind;
+  if (corun__class_movable(L, idx, cls, c->source, &owner, &moved))
+    return;
+  kind = kind_of(L, idx);
+  push_place(L, c);
+  lua_pushfstring(L, "%s: cannot move %s %s (%s): it %s task %I", c->site,
+                  kind, c->direction, lua_tostring(L, -1),
+                  moved ? "was moved to" : "belongs to", (LUAI_UACINT)owner);
+  lua_error(L);
+}
 
 /* Record a value to move (or a shared value that counts its holders): its
    new owner is told at commit. */
@@ -431,6 +513,24 @@ static void add_move(lua_State *L, int idx, corun_Crossing *c) {
   lua_pop(L, 1);
 }
 
+/* Borders up to this are taken as the size of a copy's array part. */
+#define SMALL_BORDER 64
+
+/*
+** The size of the array part for a copy of the table at 'idx': its border
+** (#t) if that is small, so that small tables are copied without a
+** rehash; else 0, and the copy grows by its entries as they are set
+** (Lua's rehash doubles it, a few instructions per entry).  A border says
+** little of a table's size: {[1] = 1, [2] = 2, [4] = 4, ..., [2^30] = 30}
+** has 31 entries and may have a border of 2^30; a copy must take memory
+** in proportion to what it holds.  (Counting the entries first would cost
+** a third of the copy.)
+*/
+static int array_size(lua_State *L, int idx) {
+  lua_Unsigned n = lua_rawlen(L, idx);
+  return n <= SMALL_BORDER ? (int)n : 0;
+}
+
 static void copy_table(lua_State *L, int idx, corun_Crossing *c) {
   int copy;
   lua_pushvalue(L, idx);
@@ -442,7 +542,7 @@ static void copy_table(lua_State *L, int idx, corun_Crossing *c) {
     return;
   }
   luaL_checkstack(L, 6, "value too deep to copy");
-  lua_createtable(L, (int)lua_rawlen(L, idx), 0);
+  lua_createtable(L, array_size(L, idx), 0);
   copy = lua_gettop(L);
   lua_pushvalue(L, idx);
   lua_pushvalue(L, copy);
@@ -510,6 +610,67 @@ static void copy_function(lua_State *L, int idx, corun_Crossing *c) {
   }
 }
 
+/* A userdata of a class that crosses by copy (CORUN_CLASS_COPY): push a
+   new one of the same class, its memory copied and its user values
+   copied by the crossing. */
+static void copy_userdata(lua_State *L, int idx, corun_Crossing *c) {
+  size_t size = lua_rawlen(L, idx);
+  int i, nuv = 0, copy, top = lua_gettop(L);
+  const char *part;
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, c->map) != LUA_TNIL)  /* seen in this crossing */
+    return;
+  lua_pop(L, 1);
+  luaL_checkstack(L, 8, "value too deep to copy");
+  while (lua_getiuservalue(L, idx, nuv + 1) != LUA_TNONE) {
+    lua_pop(L, 1);
+    nuv++;
+  }
+  lua_pop(L, 1);
+  part = lua_pushfstring(L, "in %s", kind_of(L, idx));  /* ... [name] part */
+  memcpy(lua_newuserdatauv(L, size, nuv), lua_touserdata(L, idx), size);
+  copy = lua_gettop(L);
+  lua_getmetatable(L, idx);
+  lua_setmetatable(L, copy);
+  lua_pushvalue(L, idx);
+  lua_pushvalue(L, copy);
+  lua_rawset(L, c->map);  /* map[original] = copy */
+  for (i = 1; i <= nuv; i++) {
+    lua_getiuservalue(L, idx, i);
+    enter_step(L, c, 0, NULL, part);
+    copy_value(L, lua_gettop(L), c);
+    c->depth--;
+    lua_setiuservalue(L, copy, i);
+    lua_pop(L, 1);
+  }
+  lua_replace(L, top + 1);  /* ... copy */
+  lua_settop(L, top + 1);
+}
+
+/* A userdata: shared, moved or copied as its class says; else refused. */
+static void copy_object(lua_State *L, int idx, corun_Crossing *c) {
+  const corun_Class *cls;
+  int counts;
+  switch (object_kind(L, idx, &cls, &counts)) {
+    case KIND_COPY:
+      copy_userdata(L, idx, c);
+      return;
+    case KIND_MOVE:
+      if (cls != NULL)  /* only its owner may hand it over */
+        check_mover(L, idx, cls, c);
+      add_move(L, idx, c);
+      lua_pushvalue(L, idx);
+      return;
+    case KIND_SHARE:
+      if (counts)  /* told of the crossing, as a move is */
+        add_move(L, idx, c);
+      lua_pushvalue(L, idx);
+      return;
+    default:
+      refuse(L, c, kind_of(L, idx));
+  }
+}
+
 static void copy_value(lua_State *L, int idx, corun_Crossing *c) {
   switch (lua_type(L, idx)) {
     case LUA_TNIL: case LUA_TBOOLEAN: case LUA_TNUMBER: case LUA_TSTRING:
@@ -525,22 +686,8 @@ static void copy_value(lua_State *L, int idx, corun_Crossing *c) {
         copy_function(L, idx, c);
       return;
     case LUA_TUSERDATA:
-      switch (userdata_kind(L, idx)) {
-        case KIND_SHARE:  /* a shared value may count its holders */
-          if (luaL_getmetafield(L, idx, "__corun_take") != LUA_TNIL) {
-            lua_pop(L, 1);
-            add_move(L, idx, c);
-          }
-          lua_pushvalue(L, idx);
-          return;
-        case KIND_MOVE:
-          add_move(L, idx, c);
-          lua_pushvalue(L, idx);
-          return;
-        default:
-          break;
-      }
-      /* FALLTHROUGH */
+      copy_object(L, idx, c);
+      return;
     default:
       refuse(L, c, kind_of(L, idx));
   }
@@ -575,7 +722,8 @@ static int plain_at_glance(lua_State *L, const char *name, corun_State *st,
     case LUA_TTABLE: {
       int same;
       if (lua_rawgetp(L, LUA_REGISTRYINDEX, &loaded_key) == LUA_TTABLE) {
-        lua_getfield(L, -1, name);  /* a cached string: cheap to find */
+        lua_pushstring(L, name);  /* a cached string: cheap to find */
+        lua_rawget(L, -2);        /* raw: no __index of the user's runs */
         same = lua_rawequal(L, -1, -3);
         lua_pop(L, 2);
       }
@@ -630,7 +778,10 @@ void corun__transfer_begin(lua_State *L, corun_Crossing *c, corun_State *st,
   c->what = NULL;
   c->index = 0;
   c->target = target;
+  c->source = st->rt != NULL && st->rt->current != NULL
+              ? corun__task_root(st->rt->current)->id : 0;
   c->depth = 0;
+  c->classify = 0;
   c->assumed = 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
   c->globals = lua_topointer(L, -1);
@@ -731,8 +882,16 @@ void corun__transfer_commit(lua_State *L, corun_Crossing *c, int task) {
   if (lua_rawgetp(L, c->map, &moves_key) == LUA_TTABLE) {
     lua_Integer i, n = (lua_Integer)lua_rawlen(L, -1);
     for (i = 1; i <= n; i++) {
+      const corun_Class *cls;
       int tt;
       lua_rawgeti(L, -1, i);
+      if ((cls = corun__class_of(L, -1)) != NULL) {  /* corun's: in C */
+        if (cls->take != NULL)
+          cls->take(L, lua_gettop(L), task != 0 ? lua_touserdata(L, task)
+                                                : NULL, c->target);
+        lua_pop(L, 1);
+        continue;
+      }
       tt = luaL_getmetafield(L, -1, "__corun_take");
       if (tt == LUA_TFUNCTION) {
         lua_pushvalue(L, -2);  /* take(value, task or nil, id) */

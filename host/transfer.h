@@ -19,7 +19,8 @@
 /* One step of the path from a root value to where the walk is. */
 typedef struct corun_PathStep {
   int key;                /* stack index of a table key, or 0 */
-  const char *upvalue;    /* or the name of an upvalue */
+  const char *upvalue;    /* or the name of an upvalue, or NULL */
+  const char *part;       /* or the words for a part of a userdata */
 } corun_PathStep;
 
 typedef struct corun_Crossing {
@@ -29,8 +30,13 @@ typedef struct corun_Crossing {
                              "result", or NULL for the spawned function */
   int index;              /* number of that argument or result */
   lua_Integer target;     /* id of the receiving task (0: none) */
+  lua_Integer source;     /* id of the (root) task handing the values
+                             over, the only one that may move what it
+                             owns (0: none, outside every task) */
   int map;                /* stack index of the identity map */
   int depth;              /* current nesting of tables and functions */
+  int classify;           /* current nesting of a classification of
+                             functions (plain_fn) */
   int assumed;            /* a classification assumed a function in a
                              cycle was plain: its result is not kept */
   const void *globals;    /* the global table */

@@ -696,3 +696,38 @@ describe("corun.dns.resolve", function()
     assert.truthy(err:find("^EAI_NONAME: .*%(no%-such%-host%.invalid%)$"), err)
   end)
 end)
+
+-- A host name goes to C as a C string: one with a zero byte would be cut
+-- short there (connecting to "localhost" for "localhost\0.example").
+describe("corun.net.connect", function()
+  it("raises for a host name with a zero byte", function()
+    local ok, err = run(function()
+      return pcall(corun.net.connect, "localhost\0.example", 80)
+    end)
+    assert.is_false(ok)
+    assert.equal("corun.net.connect: bad argument #1 (host contains a zero "
+                 .. "byte)", err)
+  end)
+end)
+
+describe("corun.net.listen", function()
+  it("raises for a host name with a zero byte", function()
+    local ok, err = run(function()
+      return pcall(corun.net.listen, "127.0.0.1\0garbage", 0)
+    end)
+    assert.is_false(ok)
+    assert.equal("corun.net.listen: bad argument #1 (host contains a zero "
+                 .. "byte)", err)
+  end)
+end)
+
+describe("corun.dns.resolve", function()
+  it("raises for a host name with a zero byte", function()
+    local ok, err = run(function()
+      return pcall(corun.dns.resolve, "localhost\0.example")
+    end)
+    assert.is_false(ok)
+    assert.equal("corun.dns.resolve: bad argument #1 (host contains a zero "
+                 .. "byte)", err)
+  end)
+end)

@@ -547,3 +547,52 @@ describe("corun.process.spawn", function()
     assert.equal(0, zombies_after_grace())
   end)
 end)
+
+-- The child enters opts.cwd before it runs the command, and libuv reports
+-- a failure of either with the same errno: the error names what failed.
+describe("corun.process.run", function()
+  it("names the directory when opts.cwd cannot be entered", function()
+    local r1, missing, r2, file = run(function()
+      local r1, e1 = corun.process.run("true", {},
+                                       { cwd = "/nonexistent-dir" })
+      local r2, e2 = corun.process.run("true", {}, { cwd = "/etc/passwd" })
+      return r1, e1, r2, e2
+    end)
+    assert.is_nil(r1)
+    assert.equal("ENOENT: no such file or directory (cwd /nonexistent-dir)",
+                 missing)
+    assert.is_nil(r2)
+    assert.equal("ENOTDIR: not a directory (cwd /etc/passwd)", file)
+  end)
+
+  it("names the command when the directory is fine", function()
+    local r, err = run(function()
+      return corun.process.run("/nonexistent-command", {}, { cwd = "/" })
+    end)
+    assert.is_nil(r)
+    assert.equal("ENOENT: no such file or directory (/nonexistent-command)",
+                 err)
+  end)
+
+  it("raises for a command or a cwd with a zero byte", function()
+    local e1, e2 = run(function()
+      return select(2, pcall(corun.process.run, "tr\0ue", {})),
+             select(2, pcall(corun.process.run, "true", {}, { cwd = "/\0x" }))
+    end)
+    assert.equal("corun.process.run: bad argument #1 (command contains a "
+                 .. "zero byte)", e1)
+    assert.equal("corun.process.run: bad argument #3 (opts.cwd contains a "
+                 .. "zero byte)", e2)
+  end)
+end)
+
+describe("corun.process.spawn", function()
+  it("names the directory when opts.cwd cannot be entered", function()
+    local p, err = run(function()
+      return corun.process.spawn("true", {}, { cwd = "/nonexistent-dir" })
+    end)
+    assert.is_nil(p)
+    assert.equal("ENOENT: no such file or directory (cwd /nonexistent-dir)",
+                 err)
+  end)
+end)

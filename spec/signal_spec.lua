@@ -175,3 +175,23 @@ describe("corun.signal.wait", function()
     assert.equal("false\tdeadline has elapsed\ntrue\nalive\n", out)
   end)
 end)
+
+describe("corun.signal.wait", function()
+  it("leaves SIGCHLD to libuv when a wait for it ends: a child still "
+     .. "running is reaped after, and so are later ones", function()
+    local status, out, err = corun_script([[
+      local corun = require "corun"
+      local h = corun.spawn(corun.signal.wait, "SIGCHLD")
+      corun.yield_now()
+      local p = assert(corun.process.spawn("sleep", { "0.2" }))
+      print(corun.process.run("true", {}).status)  -- its SIGCHLD ends h
+      print(h:await())
+      print(corun.timeout(5, p.wait, p))
+      print(corun.timeout(5, function()
+        return corun.process.run("true", {}).status
+      end))
+    ]])
+    assert.equal(0, status, err)
+    assert.equal("0\ntrue\tSIGCHLD\ntrue\t0\t0\ntrue\t0\n", out)
+  end)
+end)

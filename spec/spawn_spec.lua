@@ -351,3 +351,134 @@ describe("JoinHandle:id", function()
     assert.equal(before, after)
   end)
 end)
+
+-- What the spawner may move: only what it owns (API.md, Ownership).  A
+-- moved object belongs to the task it moved to; moving it again from its
+-- old owner is refused before anything moves.
+describe("corun.spawn", function()
+  it("refuses to move a Receiver again once it moved to another task",
+     function()
+    local ok, err, id, got, second = run(function()
+      local tx, rx = corun.channel()
+      local h = corun.spawn(function(r) return r:recv() end, rx)
+      local ok, err = pcall(corun.spawn, function(r) return r:recv() end,
+                            rx)
+      tx:send("one")
+      local _, got = h:await()
+      return ok, err, h:id(), got, select(2, pcall(tx.send, tx, "two"))
+    end)
+    assert.is_false(ok)
+    assert.equal("corun.spawn: cannot move a corun.Receiver into a task "
+                 .. "(argument 2): it was moved to task " .. id, err)
+    assert.equal("one", got)
+    assert.is_false(second)  -- its owner ended: the channel is closed
+  end)
+
+  it("refuses a moved Receiver found in a table argument or an upvalue",
+     function()
+    local in_table, in_upvalue, id = run(function()
+      local _, rx = corun.channel()
+      local h = corun.spawn(function(r) corun.sleep(0.01) end, rx)
+      local _, e1 = pcall(corun.spawn, function(t) return t end,
+                          { a = { rx } })
+      local _, e2 = pcall(corun.spawn, function() return rx end)
+      h:await()
+      return e1, e2, h:id()
+    end)
+    assert.equal("corun.spawn: cannot move a corun.Receiver into a task "
+                 .. "(argument 2, field 'a[1]'): it was moved to task " .. id,
+                 in_table)
+    assert.equal("corun.spawn: cannot move a corun.Receiver into a task "
+                 .. "(upvalue 'rx'): it was moved to task " .. id, in_upvalue)
+  end)
+
+  it("refuses to move a Permit twice; the permit stays with its owner",
+     function()
+    local ok, err, id, avail = run(function()
+      local sem = corun.Semaphore(1)
+      local p = sem:acquire()
+      local h = corun.spawn(function(p) corun.sleep(0.01) end, p)
+      local ok, err = pcall(corun.spawn, function(p) end, p)
+      h:await()
+      return ok, err, h:id(), sem:available_permits()
+    end)
+    assert.is_false(ok)
+    assert.equal("corun.spawn: cannot move a corun.Permit into a task "
+                 .. "(argument 2): it was moved to task " .. id, err)
+    assert.equal(1, avail)  -- released once, at the end of its owner
+  end)
+
+  it("refuses to move a connection twice: it stays open for its owner",
+     function()
+    local ok, err, id, echoed = run(function()
+      local server = assert(corun.net.listen("127.0.0.1", 0))
+      local c = assert(corun.net.connect(server:address()))
+      local s = server:accept()
+      local h = corun.spawn(function(conn)
+        corun.sleep(0.01)
+        assert(conn:write("ping\n"))
+        return conn:read_line()
+      end, c)
+      local ok, err = pcall(corun.spawn, function(conn) conn:close() end, c)
+      assert(s:read_line() == "ping")
+      s:write("pong\n")
+      local _, echoed = h:await()
+      s:close()
+      server:close()
+      return ok, err, h:id(), echoed
+    end)
+    assert.is_false(ok)
+    assert.equal("corun.spawn: cannot move a corun.Stream into a task "
+                 .. "(argument 2): it belongs to task " .. id, err)
+    assert.equal("pong", echoed)
+  end)
+
+  it("refuses to move a JoinHandle twice", function()
+    local ok, err, id = run(function()
+      local inner = corun.spawn(function() return 1 end)
+      local h = corun.spawn(function(x) return x:await() end, inner)
+      local ok, err = pcall(corun.spawn, function(x) return x end, inner)
+      h:await()
+      return ok, err, h:id()
+    end)
+    assert.is_false(ok)
+    assert.equal("corun.spawn: cannot move a corun.JoinHandle into a task "
+                 .. "(argument 2): it was moved to task " .. id, err)
+  end)
+
+  it("lets the task an object moved to move it on", function()
+    local ok, v = run(function()
+      local tx, rx = corun.channel()
+      local h = corun.spawn(function(r)
+        return corun.spawn(function(r2) return r2:recv() end, r):await()
+      end, rx)
+      tx:send("relayed")
+      local _, ok, v = h:await()
+      return ok, v
+    end)
+    assert.is_true(ok)
+    assert.equal("relayed", v)
+  end)
+
+  it("refuses a result or a message holding an object the task does not "
+     .. "own", function()
+    local sent, returned = run(function()
+      rawset(_G, "SMUGGLED", corun.Semaphore(1):acquire())
+      local tx, rx = corun.channel()
+      local _, e1 = corun.spawn(function()
+        return tx:send({ p = rawget(_G, "SMUGGLED") })
+      end):await()
+      local _, e2 = corun.spawn(function()
+        return rawget(_G, "SMUGGLED")
+      end):await()
+      rawset(_G, "SMUGGLED", nil)
+      return tostring(e1), tostring(e2)
+    end)
+    assert.matches("^task %d+ panicked: Sender:send: cannot move a "
+                   .. "corun%.Permit into a channel %(argument 2, field 'p'%)"
+                   .. ": it belongs to task 1$", sent)
+    assert.matches("^task %d+ panicked: corun: cannot move a corun%.Permit "
+                   .. "out of a task %(result 1%): it belongs to task 1$",
+                   returned)
+  end)
+end)

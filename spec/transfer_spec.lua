@@ -450,5 +450,125 @@ describe("JoinHandle:await", function()
   end)
 end)
 
+-- Hostile values: every walk of the copier is bounded, sized by what the
+-- value holds, and runs none of the user's metamethods.  What crashed
+-- before runs in a child process.
+describe("corun.spawn", function()
+  it("refuses a chain of 150 000 closures, each the upvalue of the next, "
+     .. "with the nesting error (no C stack overflow)", function()
+    local status, out, err = corun_script([[
+      local corun = require "corun"
+      local f = function() return 0 end
+      for _ = 1, 150000 do
+        local prev = f
+        f = function() return prev() + 1 end
+      end
+      print(pcall(corun.spawn, f))
+    ]])
+    assert.equal(0, status, err)
+    assert.equal("false\tcorun.spawn: cannot move a value nested deeper "
+                 .. "than 200 levels into a task (upvalue 'prev', "
+                 .. ("upvalue 'prev', "):rep(14) .. "upvalue 'prev'...)\n",
+                 out)
+  end)
+
+  it("spawns a chain of 300 closures, each the upvalue of the next",
+     function()
+    local ok, v = spawn_await((function()
+      local f = function() return 0 end
+      for _ = 1, 300 do
+        local prev = f
+        f = function() return prev() + 1 end
+      end
+      return f
+    end)())
+    assert.is_true(ok)
+    assert.equal(300, v)
+  end)
+
+  it("copies a sparse table with a huge border (#t) in memory that "
+     .. "follows its entries", function()
+    local status, out, err = corun_script([[
+      local corun = require "corun"
+      local t = {}
+      for i = 24, 0, -1 do t[1 << i] = i end
+      assert(#t >= 1 << 20, "the border is not huge: " .. #t)
+      collectgarbage()
+      collectgarbage("stop")
+      local before = collectgarbage("count")
+      local h = corun.spawn(function(x)
+        local n = 0
+        for k, v in pairs(x) do assert(k == 1 << v) n = n + 1 end
+        return n
+      end, t)
+      print(collectgarbage("count") - before < 256, h:await())
+    ]])
+    assert.equal(0, status, err)
+    assert.equal("true\ttrue\t25\n", out)
+  end)
+
+  it("looks up package.loaded raw: a raising __index there does not stop "
+     .. "a spawn", function()
+    local status, out, err = corun_script([[
+      local corun = require "corun"
+      local helper = { 1, 2 }
+      getmetatable(package.loaded).__index = function(_, k)
+        error("no module " .. tostring(k))
+      end
+      print(corun.spawn(function() return helper[2] end):await())
+      setmetatable(package.loaded, { __index = function(_, k)
+        error("no module " .. tostring(k))
+      end })
+      print(corun.spawn(function() return helper[1] end):await())
+    ]])
+    assert.equal(0, status, err)
+    assert.equal("true\t2\ntrue\t1\n", out)
+  end)
+end)
+
+describe("JoinHandle:await", function()
+  it("gives the awaiter a JoinError a task returns, intact (it crosses "
+     .. "as a copy)", function()
+    local r = run(function()
+      local inner = corun.spawn(function() error({ code = 7 }) end)
+      local cancelled = corun.spawn(function() corun.sleep(100) end)
+      cancelled:abort()
+      local ids = { inner:id(), cancelled:id() }
+      local ok, e1, e2 = corun.spawn(function(a, b)
+        local _, pe = a:await()
+        local _, ce = b:await()
+        return pe, ce
+      end, inner, cancelled):await()
+      return { ok = ok, inner = ids[1], cancelled = ids[2],
+               panic = { e1:is_panic(), e1:is_cancelled(), e1:id(),
+                         e1:into_panic().code, tostring(e1),
+                         type(e1:traceback()) },
+               cancel = { e2:is_panic(), e2:is_cancelled(), e2:id(),
+                          tostring(e2) } }
+    end)
+    assert.is_true(r.ok)
+    assert.same({ true, false, r.inner, 7, "task " .. r.inner
+                  .. " panicked: (error object is a table value)", "string" },
+                r.panic)
+    assert.same({ false, true, r.cancelled, "task " .. r.cancelled
+                  .. " was cancelled" }, r.cancel)
+  end)
+
+  it("copies a JoinError's panic value: the tasks share no table",
+     function()
+    local same, code = run(function()
+      local _, e = corun.spawn(function() error({ code = 1 }) end):await()
+      local ok, e2 = corun.spawn(function(x)
+        x:into_panic().code = 2
+        return x
+      end, e):await()
+      assert(ok)
+      return rawequal(e:into_panic(), e2:into_panic()), e:into_panic().code
+    end)
+    assert.is_false(same)
+    assert.equal(1, code)
+  end)
+end)
+
 -- Property tests over random value graphs (spec/transfer_props.lua).
 require("transfer_props")()
