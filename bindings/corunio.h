@@ -8,6 +8,7 @@
 #include <uv.h>
 #include "../host/corun.h"
 #include "../host/io.h"
+#include "../host/embed.h"
 #include "corunL.h"
 
 /* Push nil and "UV_NAME: what libuv says (detail)"; returns 2.  'fmt'
@@ -42,6 +43,11 @@ lua_Integer corunL_io_owner(lua_State *L, int idx, int *moved);
    added.  Leaves nothing on the stack. */
 void corunL_io_newclass(lua_State *L, const char *tname,
                         const luaL_Reg *methods, const luaL_Reg *meta);
+
+/* Make sure the runtime can list I/O objects (corun__io_ready): call it
+   in a Lua call that may make one without waiting first; raises
+   "fname: not enough memory" (or the task checks of corunL_waiter). */
+void corunL_io_ready(lua_State *L, const char *fname);
 
 /* Prepare the running task to wait for a libuv callback; raises if it
    cannot (not a task, where it cannot yield, out of memory).  Call it

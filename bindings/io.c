@@ -6,6 +6,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "corunio.h"
+#include "../host/embed.h"
 
 int corunL_io_fail(lua_State *L, int uverr, const char *fmt, ...) {
   lua_pushnil(L);
@@ -118,10 +119,16 @@ void corunL_io_newclass(lua_State *L, const char *tname,
   lua_pop(L, 1);
 }
 
+void corunL_io_ready(lua_State *L, const char *fname) {
+  if (corun__io_ready(corunL_task(L, fname)->rt) != 0)
+    corunL_error(L, fname, "not enough memory");
+}
+
 corun_Waker corunL_io_prepare(lua_State *L, const char *fname,
                               corun_CancelFn cancel, void *ud) {
   corun_Waker w;
   corunL_waiter(L, fname);
+  corunL_io_ready(L, fname);
   if ((w = corun_wait_prepare(L, cancel, ud)) == 0)
     corunL_error(L, fname, "%s", corun_errmsg(L));
   return w;

@@ -399,6 +399,7 @@ static int l_listen(lua_State *L) {
   lua_Integer backlog = 511;
   corun_Task *self = corunL_task(L, "corun.net.listen");
   struct sockaddr_storage sa;
+  corunL_io_ready(L, "corun.net.listen");
   Request *r;
   char where[280];
   if (!lua_isnoneornil(L, 3)) {

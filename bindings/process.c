@@ -493,6 +493,7 @@ static int l_spawn(lua_State *L) {
   o.fname = "corun.process.spawn";
   check_options(L, &o, 0);
   self = corunL_task(L, o.fname);
+  corunL_io_ready(L, o.fname);
   box = lua_newuserdatauv(L, sizeof *box, 3);  /* user values: pipes */
   *box = NULL;
   ud = lua_gettop(L);
@@ -799,6 +800,7 @@ static int l_run(lua_State *L) {
   o.fname = "corun.process.run";
   check_options(L, &o, 1);
   self = corunL_waiter(L, o.fname);
+  corunL_io_ready(L, o.fname);
   rt = self->rt;
   ignore_sigpipe();
   if ((p = new_process(rt)) == NULL ||

@@ -105,11 +105,11 @@ static void stream_close(corun_Io *io, int force) {
     really_close(s);
   else if (uv_timer_init(s->rt->loop, &s->linger) == 0) {
     /* on_write closes it once the writes taken have gone out, or
-       on_linger after CORUN_LINGER_MS */
+       on_linger after CORUN_STREAM_LINGER_MS */
     s->linger_on = 1;
     s->open_handles++;
     s->linger.data = s;
-    uv_timer_start(&s->linger, on_linger, CORUN_LINGER_MS, 0);
+    uv_timer_start(&s->linger, on_linger, CORUN_STREAM_LINGER_MS, 0);
   }
 }
 

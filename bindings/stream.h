@@ -8,6 +8,9 @@
 #include "corunio.h"
 
 #define CORUN_STREAM "corun.Stream"
+#define CORUN_STREAM_LINGER_MS 2000  /* at most, for the writes a closed
+                                        stream took to go out (also at the
+                                        end of corun.run) */
 
 typedef struct corun_Stream corun_Stream;
 

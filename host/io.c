@@ -1,9 +1,58 @@
 /*
 ** io.c - the life of I/O objects (see io.h): owned by a task, listed in
-** the runtime, closed by whichever comes first of an explicit close, the
-** owner's end, the userdata's collection and the runtime's close.
+** the runtime's I/O state, closed by whichever comes first of an explicit
+** close, the owner's end, the userdata's collection and the runtime's
+** close.  The I/O state is a hook of the runtime (corun_Hook): when the
+** main task ends, every object starts closing gracefully; when the runtime
+** closes, what is left is forced.
 */
+#include <stdlib.h>
 #include "io.h"
+
+/* The I/O layer's state in one runtime. */
+typedef struct IoState {
+  corun_Hook hook;        /* in the runtime's hooks (kind: &io_kind) */
+  corun_Link all;         /* open I/O objects (corun_Io.all) */
+} IoState;
+
+static const char io_kind = 0;  /* identifies the IoState hook */
+
+static IoState *state_of(corun_Runtime *rt) {
+  corun_Hook *h = corun__runtime_hook(rt, &io_kind);
+  return h != NULL ? corun__container_of(h, IoState, hook) : NULL;
+}
+
+static void close_all(IoState *s, int force);
+
+static void on_main_done(corun_Hook *h) {
+  close_all(corun__container_of(h, IoState, hook), 0);
+}
+
+static void on_close(lua_State *L, corun_Hook *h) {
+  IoState *s = corun__container_of(h, IoState, hook);
+  (void)L;
+  close_all(s, 1);
+  free(s);
+}
+
+/*
+** Make the runtime's I/O state if it has none: 0, or UV_ENOMEM.  Every
+** Lua call that may make an I/O object calls it first (corunL_io_prepare
+** does), so that the object's opening, in a callback perhaps, cannot fail.
+*/
+int corun__io_ready(corun_Runtime *rt) {
+  IoState *s;
+  if (state_of(rt) != NULL)
+    return 0;
+  if ((s = calloc(1, sizeof *s)) == NULL)
+    return UV_ENOMEM;
+  s->hook.kind = &io_kind;
+  s->hook.main_done = on_main_done;
+  s->hook.close = on_close;
+  corun__link_init(&s->all);
+  corun__runtime_add_hook(rt, &s->hook);
+  return 0;
+}
 
 static void release(lua_State *L, corun_Resource *r) {
   (void)L;
@@ -13,10 +62,13 @@ static void release(lua_State *L, corun_Resource *r) {
 /* 'io' is open: owned by the task 'owner' (its root), listed in 'rt'. */
 void corun__io_open(corun_Runtime *rt, corun_Io *io, corun_Task *owner,
                     void (*close)(corun_Io *io, int force)) {
+  IoState *s = state_of(rt);
+  CORUN_ASSERT(s != NULL);  /* corun__io_ready came first */
   corun__link_init(&io->res.link);
   io->res.release = release;
   corun__link_init(&io->all);
-  corun__link_append(&rt->io, &io->all);
+  if (s != NULL)
+    corun__link_append(&s->all, &io->all);
   io->box = NULL;
   io->closing = 0;
   io->close = close;
@@ -72,12 +124,12 @@ void corun__io_done(corun_Io *io) {
 ** list ends empty).  Closing one may close others, hence the fresh look
 ** after each close.
 */
-void corun__io_close_all(corun_Runtime *rt, int force) {
+static void close_all(IoState *s, int force) {
   corun_Link *l;
   int closed;
   do {
     closed = 0;
-    for (l = rt->io.next; l != &rt->io && !closed; l = l->next) {
+    for (l = s->all.next; l != &s->all && !closed; l = l->next) {
       corun_Io *io = corun__container_of(l, corun_Io, all);
       if (io->closing < (force ? 2 : 1)) {
         corun__io_close(io, force);
@@ -88,6 +140,6 @@ void corun__io_close_all(corun_Runtime *rt, int force) {
     }
   } while (closed);
   if (force)  /* what was forced already and is still listed */
-    while ((l = corun__link_first(&rt->io)) != NULL)
+    while ((l = corun__link_first(&s->all)) != NULL)
       corun__link_remove(l);
 }

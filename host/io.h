@@ -32,6 +32,7 @@ struct corun_Io {
   void (*close)(corun_Io *io, int force);
 };
 
+int corun__io_ready(corun_Runtime *rt);
 void corun__io_open(corun_Runtime *rt, corun_Io *io, corun_Task *owner,
                     void (*close)(corun_Io *io, int force));
 void corun__io_open_pending(corun_Runtime *rt, corun_Io *io,
@@ -40,6 +41,5 @@ void corun__io_open_pending(corun_Runtime *rt, corun_Io *io,
 void corun__io_adopt(corun_Io *io, corun_Task *t);
 void corun__io_close(corun_Io *io, int force);
 void corun__io_done(corun_Io *io);
-void corun__io_close_all(corun_Runtime *rt, int force);
 
 #endif

@@ -1,8 +1,11 @@
 /*
 ** runtime.c - a runtime's life: open, run the main task, shut down.
 **
-** Only this module calls uv_run.  The runtime owns its loop; its memory is
+** Only this module calls uv_run (corun_step through corun__runtime_run).
+** The runtime owns its loop, or borrows the application's; its memory is
 ** freed only after the close callbacks of all its libuv handles have run.
+** The layers above the core (I/O objects, native waits, tasks spawned
+** from C) are reached only through the runtime's hooks (corun_Hook).
 */
 #include <signal.h>
 #include <stdio.h>
@@ -12,7 +15,6 @@
 #include "runtime.h"
 #include "sched.h"
 #include "timer.h"
-#include "io.h"
 
 static const char state_key = 0;  /* registry key of the corun_State */
 
@@ -71,9 +73,7 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, uv_loop_t *loop,
   int rc;
   corun__link_init(&rt->unobserved);
   corun__link_init(&rt->orphans);
-  corun__link_init(&rt->cdone);
-  corun__link_init(&rt->io);
-  rt->cspawn_ref = LUA_NOREF;
+  corun__link_init(&rt->hooks);
   rt->next_id = 1;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
   rt->globals = lua_topointer(L, -1);
@@ -96,8 +96,6 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, uv_loop_t *loop,
   lua_xmove(L, rt->A, 1);  /* CORUN_ANCHOR_PANIC */
   lua_pushboolean(L, 0);  /* a slot, so that storing an error never allocates */
   rt->fatal_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_newtable(L);
-  rt->cspawn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   if (loop == NULL) {
     if ((rc = uv_loop_init(&rt->own_loop)) != 0)
       return rc;
@@ -125,7 +123,6 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, uv_loop_t *loop,
 static void free_runtime(corun_Runtime *rt) {
   free(rt->free_slots);
   free(rt->heap);
-  free(rt->waiters);
   free(rt);
 }
 
@@ -142,12 +139,9 @@ static void on_close(uv_handle_t *handle) {
 static void close_runtime(lua_State *L, corun_Runtime *rt) {
   while (corun__link_first(&rt->orphans) != NULL)  /* the table goes too */
     corun__link_remove(corun__link_first(&rt->orphans));
-  while (corun__link_first(&rt->cdone) != NULL)
-    corun__link_remove(corun__link_first(&rt->cdone));
   luaL_unref(L, LUA_REGISTRYINDEX, rt->S_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, rt->A_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, rt->fatal_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, rt->cspawn_ref);
   rt->state = NULL;
   if (rt->loop == NULL) {  /* failed before it had a loop */
     free_runtime(rt);
@@ -203,33 +197,65 @@ corun_Runtime *corun__runtime_open(lua_State *L, uv_loop_t *loop, int flags,
   return rt;
 }
 
-/* Close the state's runtime 'rt' (its tasks have ended). */
+/* Close the state's runtime 'rt' (its tasks have ended): the hooks are
+   told, the last made first; then unobserved panics are reported. */
 void corun__runtime_close(lua_State *L, corun_Runtime *rt) {
-  corun__embed_deliver(L, rt);  /* tasks spawned from C, cancelled */
-  corun__io_close_all(rt, 1);   /* what no task owned any more */
+  corun_Link *l;
+  while ((l = rt->hooks.prev) != &rt->hooks) {
+    corun_Hook *h = corun__container_of(l, corun_Hook, link);
+    corun__link_remove(l);
+    h->close(L, h);
+  }
   corun__task_report_unobserved(rt);
   rt->state->rt = NULL;
   close_runtime(L, rt);
 }
 
-static void on_linger_end(uv_timer_t *timer) {
-  corun__io_close_all(timer->data, 1);
-}
-
 /*
-** The main task has ended: cancel every other task, and close every I/O
-** object gracefully, so that the loop ends once what writes took has gone
-** out, as it would had the program gone on; after CORUN_LINGER_MS (a peer
-** that does not read) the rest is forced.
+** The main task has ended: cancel every other task, and let the hooks
+** wind down (I/O objects close gracefully, so that the loop ends once what
+** writes took has gone out, as it would had the program gone on).
 */
 void corun__runtime_main_done(lua_State *L, corun_Runtime *rt) {
+  corun_Link *l;
   corun__runtime_cancel_all(L, rt);
-  corun__io_close_all(rt, 0);
-  if (corun__link_linked(&rt->io)) {
-    uv_timer_stop(&rt->timer);
-    uv_timer_start(&rt->timer, on_linger_end, CORUN_LINGER_MS, 0);
-    uv_unref((uv_handle_t *)&rt->timer);  /* it keeps nothing alive */
+  for (l = rt->hooks.next; l != &rt->hooks; l = l->next) {
+    corun_Hook *h = corun__container_of(l, corun_Hook, link);
+    if (h->main_done != NULL)
+      h->main_done(h);
   }
+}
+
+/* After a scheduler pass (sched.c): the hooks that want to know. */
+void corun__runtime_after_pass(lua_State *L, corun_Runtime *rt) {
+  corun_Link *l;
+  for (l = rt->hooks.next; l != &rt->hooks; l = l->next) {
+    corun_Hook *h = corun__container_of(l, corun_Hook, link);
+    if (h->after_pass != NULL)
+      h->after_pass(L, h);
+  }
+}
+
+/* 'h' is told about the runtime from now on, until it closes. */
+void corun__runtime_add_hook(corun_Runtime *rt, corun_Hook *h) {
+  CORUN_ASSERT(h->close != NULL && h->kind != NULL);
+  corun__link_append(&rt->hooks, &h->link);
+}
+
+/* The hook of kind 'kind' (corun_Hook.kind), or NULL. */
+corun_Hook *corun__runtime_hook(corun_Runtime *rt, const void *kind) {
+  corun_Link *l;
+  for (l = rt->hooks.next; l != &rt->hooks; l = l->next) {
+    corun_Hook *h = corun__container_of(l, corun_Hook, link);
+    if (h->kind == kind)
+      return h;
+  }
+  return NULL;
+}
+
+/* Run the loop (the only uv_run of a runtime's life but its close). */
+int corun__runtime_run(corun_Runtime *rt, uv_run_mode mode) {
+  return uv_run(rt->loop, mode);
 }
 
 /*
@@ -305,83 +331,18 @@ void corun__runtime_fatal(corun_Runtime *rt) {
     uv_stop(rt->loop);
 }
 
-/* In protected mode: fn args... rt -> main task userdata.  corun's
-   coroutine functions are installed first, as corun_open does. */
-static int run_main(lua_State *L) {
-  corun_Runtime *rt = lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  corun__embed_coroutines(L);
-  rt->main = corun__task_new(rt, L, 1, lua_gettop(L) - 1, NULL,
+/*
+** From corun_run, in protected mode: run the function below the 'nargs'
+** values on top of L as the main task until it ends, or until nothing can
+** wake it any more (a deadlock: it is then cancelled).  Leaves the main
+** task's userdata on top of L.
+*/
+void corun__runtime_run_main(lua_State *L, corun_Runtime *rt, int nargs) {
+  rt->main = corun__task_new(rt, L, lua_gettop(L) - nargs, nargs, NULL,
                              CORUN_TASK_MAIN, "corun.run");
-  uv_run(rt->loop, UV_RUN_DEFAULT);
+  corun__runtime_run(rt, UV_RUN_DEFAULT);
   if (rt->main->state != CORUN_TASK_DONE) {  /* nothing left to wake it */
     rt->deadlock = 1;
     corun__task_cancel(L, rt->main);
   }
-  return 1;
-}
-
-/* Replace the main task userdata on top of L by what corun_run returns. */
-static int main_outcome(lua_State *L, corun_Runtime *rt, int *nresults) {
-  int ud = lua_gettop(L);
-  corun_Task *main = lua_touserdata(L, ud);
-  if (lua_rawgeti(L, LUA_REGISTRYINDEX, rt->fatal_ref) != LUA_TBOOLEAN) {
-    lua_pushliteral(L, "");
-    lua_remove(L, ud);
-    return CORUN_ERROR;
-  }
-  lua_pop(L, 1);
-  switch (main->outcome) {
-    case CORUN_OUTCOME_OK:
-      *nresults = corun__task_push_results(L, ud, main);
-      lua_remove(L, ud);
-      return CORUN_OK;
-    case CORUN_OUTCOME_PANIC:
-      lua_getiuservalue(L, ud, 1);
-      lua_getiuservalue(L, ud, 2);
-      lua_remove(L, ud);
-      return CORUN_ERROR;
-    default:
-      lua_pop(L, 1);
-      if (rt->interrupted)
-        return CORUN_INTERRUPTED;
-      lua_pushliteral(L, "corun.run: deadlock: the main task waits for "
-                      "something that no task or event can bring");
-      lua_pushliteral(L, "");
-      return CORUN_ERROR;
-  }
-}
-
-int corun_run(lua_State *L, int nargs, int flags, int *nresults) {
-  int fn = lua_gettop(L) - nargs;
-  corun_State *st = corun__state(L);
-  corun_Runtime *rt;
-  int status, rc, ignored;
-  lua_pop(L, 1);
-  if (nresults == NULL)
-    nresults = &ignored;
-  *nresults = 0;
-  if (st->rt != NULL) {
-    lua_settop(L, fn - 1);
-    lua_pushliteral(L, "cannot start a runtime from within a runtime");
-    return CORUN_EBUSY;
-  }
-  if ((rt = corun__runtime_open(L, NULL, flags, &rc)) == NULL) {
-    lua_settop(L, fn - 1);
-    lua_pushfstring(L, "corun.run: cannot start the loop: %s: %s",
-                    uv_err_name(rc), uv_strerror(rc));
-    lua_pushliteral(L, "");
-    return CORUN_ERROR;
-  }
-  lua_pushcfunction(L, run_main);
-  lua_insert(L, fn);
-  lua_pushlightuserdata(L, rt);
-  if (lua_pcall(L, nargs + 2, 1, 0) == LUA_OK)
-    status = main_outcome(L, rt, nresults);
-  else {
-    lua_pushliteral(L, "");
-    status = CORUN_ERROR;
-  }
-  corun__runtime_close(L, rt);
-  return status;
 }

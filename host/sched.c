@@ -105,8 +105,8 @@ static void on_idle(uv_idle_t *handle) {
   lua_pushlightuserdata(S, rt);
   if (lua_pcall(S, 1, 0, 0) != LUA_OK)  /* only a memory error gets here */
     corun__runtime_fatal(rt);
-  else if (corun__link_linked(&rt->cdone))  /* tell the host what ended */
-    corun__embed_deliver(S, rt);
+  else
+    corun__runtime_after_pass(S, rt);
   rt->stepping = outer;
   if (!corun__link_linked(&rt->ready)) {
     uv_idle_stop(&rt->idle);

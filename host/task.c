@@ -517,7 +517,6 @@ void corun__task_end_ok(lua_State *L, corun_Task *t, int nres) {
 ** ends as panicked with that error.
 */
 void corun__task_cancel(lua_State *L, corun_Task *t) {
-  corun_Link *l;
   int have_err = 0;
   switch (t->state) {
     case CORUN_TASK_DONE: case CORUN_TASK_CLOSING:
