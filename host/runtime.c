@@ -85,15 +85,8 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, uv_loop_t *loop,
   if (!lua_checkstack(rt->A, CORUN_ANCHOR_ROOM))
     luaL_error(L, "corun.run: not enough memory");
   lua_newtable(rt->A);  /* CORUN_ANCHOR_TASKS */
-  if (luaL_getmetatable(L, CORUN_JOINHANDLE) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    luaL_requiref(L, "corun.core", luaopen_corun_core, 0);
-    lua_pop(L, 1);
-    luaL_getmetatable(L, CORUN_JOINHANDLE);
-  }
-  lua_xmove(L, rt->A, 1);  /* CORUN_ANCHOR_META */
-  luaL_getmetatable(L, CORUN_JOINHANDLE_PANIC);
-  lua_xmove(L, rt->A, 1);  /* CORUN_ANCHOR_PANIC */
+  corun__task_metatables(L);
+  lua_xmove(L, rt->A, 2);  /* CORUN_ANCHOR_META, CORUN_ANCHOR_PANIC */
   lua_pushboolean(L, 0);  /* a slot, so that storing an error never allocates */
   rt->fatal_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   if (loop == NULL) {

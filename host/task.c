@@ -124,6 +124,17 @@ static void copy_in(lua_State *L, corun_Runtime *rt, int fnidx, int nargs,
     lua_error(L);
 }
 
+/*
+** Push the JoinHandle metatable and its variant for panicked tasks: the
+** core makes them (in the registry, by name) and so owns their identity;
+** the bindings give them their methods when the module opens, which may
+** be after the first runtime opened.
+*/
+void corun__task_metatables(lua_State *L) {
+  luaL_newmetatable(L, CORUN_JOINHANDLE);
+  luaL_newmetatable(L, CORUN_JOINHANDLE_PANIC);
+}
+
 const char corun__class_key = 0;
 
 /* The descriptor of the corun object at 'idx', or NULL if it is not one. */

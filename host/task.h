@@ -151,6 +151,7 @@ struct corun_Task {
 
 /* In all of these, 'L' is the thread whose C code makes the call: values
    are pushed there, and a memory error is raised there. */
+void corun__task_metatables(lua_State *L);
 corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
                             int nargs, corun_Task *parent, int flags,
                             const char *site);
