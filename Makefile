@@ -55,10 +55,10 @@ WARN       := -std=c11 -Wall -Wextra $(WERROR)
 DEFS       := -D_DEFAULT_SOURCE
 ALL_CFLAGS := $(WARN) $(DEFS) $(CFLAGS) -fPIC -I$(LUA_INCDIR) $(UV_CFLAGS)
 
-# The sources of the module: every C file of host/ and bindings/, but the
-# executable's main and the preloader of libcorun.
+# The sources of the module: every C file of each layer (host/, io/,
+# bindings/), but the executable's main and the preloader of libcorun.
 CORE_SRC := $(filter-out host/main.c host/preload.c, \
-              $(sort $(wildcard host/*.c bindings/*.c)))
+              $(sort $(wildcard host/*.c io/*.c bindings/*.c)))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: all build tests install uninstall clean test test-asan demo deps \

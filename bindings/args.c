@@ -51,19 +51,12 @@ double corunL_checkseconds(lua_State *L, const char *fname, int arg) {
 
 /* The running task, or raise "fname: must be called from a task". */
 corun_Task *corunL_task(lua_State *L, const char *fname) {
-  corun_Runtime *rt = corunL_state(L)->rt;
-  if (rt == NULL || rt->current == NULL)
-    corunL_error(L, fname, "must be called from a task (inside corun.run)");
-  return rt->current;
+  return corun__task_running(L, corunL_state(L)->rt, fname);
 }
 
 /* The running task, which is about to wait: it must be able to yield. */
 corun_Task *corunL_waiter(lua_State *L, const char *fname) {
-  corun_Task *t = corunL_task(L, fname);
-  if (!lua_isyieldable(L))
-    corunL_error(L, fname, "cannot wait here: the task is inside a "
-                 "metamethod, iterator or C function that cannot yield");
-  return t;
+  return corun__task_waiting(L, corunL_state(L)->rt, fname);
 }
 
 /* Does the running task own an object owned by task 'owner' (0: by

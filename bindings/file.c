@@ -87,7 +87,7 @@ static void op_done(Req *r) {
   File *f = r->file;
   while (r != NULL) {
     if (!r->orphaned)
-      corunL_io_wake(f->rt, r->w, r->push, r);
+      corun__io_wake(f->rt, r->w, r->push, r);
     f->inflight = NULL;
     corunL_fs_req_free(r);
     r = op_next(f);
@@ -265,7 +265,7 @@ static int k_op(lua_State *L, int status, lua_KContext ctx) {
   corun__wait_check(L, (int)ctx);  /* woken with an error: raise it */
   if (lua_gettop(L) > (int)ctx)
     return lua_gettop(L) - (int)ctx;
-  return corunL_io_fail(L, UV_ECANCELED, "the file was closed");
+  return corun__io_fail(L, UV_ECANCELED, "the file was closed");
 }
 
 /* Run operation 'r' of its file: now if the file is idle, else after the
@@ -281,7 +281,7 @@ static int op_run(lua_State *L, Req *r, const char *fname) {
       f->inflight = NULL;
       corunL_fs_req_free(r);
       if (status != 0)
-        return corunL_io_fail(L, status, "%s", f->path);
+        return corun__io_fail(L, status, "%s", f->path);
       if (kind == OP_SEEK) {
         f->pos = pos;
         lua_pushinteger(L, (lua_Integer)pos);
@@ -294,7 +294,7 @@ static int op_run(lua_State *L, Req *r, const char *fname) {
   else
     corun__link_append(&f->queue, &r->queue);
   r->orphaned = 1;  /* if the wait cannot be prepared: freed unanswered */
-  r->w = corunL_io_prepare(L, fname, corunL_fs_cancel_req, r);
+  r->w = corun__io_prepare(L, fname, corunL_fs_cancel_req, r);
   r->orphaned = 0;
   lua_settop(L, 1);  /* the file stays reachable while it works */
   return corun__wait_k(L, r->w, 1, k_op);
@@ -446,7 +446,7 @@ static int push_file(lua_State *L, void *ud) {
   corun__link_init(&f->queue);
   corun__io_open_pending(r->rt, &f->io, corun__waker_task(r->rt, r->w),
                          file_close);
-  corunL_io_push(L, &f->io, CORUN_FILE);
+  corun__io_push(L, &f->io, CORUN_FILE);
   return 1;
 }
 

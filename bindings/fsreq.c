@@ -138,10 +138,10 @@ void corunL_fs_cancel_req(corun_Waker w, void *ud) {
 /* Push nil and the request's error, naming its path(s). */
 int corunL_fs_push_fail(lua_State *L, Req *r) {
   if (r->file != NULL)
-    return corunL_io_fail(L, r->status, "%s", r->file->path);
+    return corun__io_fail(L, r->status, "%s", r->file->path);
   if (r->is_rename)
-    return corunL_io_fail(L, r->status, "%s -> %s", r->path, r->path2);
-  return corunL_io_fail(L, r->status, "%s", r->path);
+    return corun__io_fail(L, r->status, "%s -> %s", r->path, r->path2);
+  return corun__io_fail(L, r->status, "%s", r->path);
 }
 
 int corunL_fs_push_true(lua_State *L, void *ud) {
@@ -159,7 +159,7 @@ int corunL_fs_push_true(lua_State *L, void *ud) {
 void corunL_fs_answer(Req *r) {
   if (!r->orphaned) {
     r->orphaned = 1;
-    corunL_io_wake(r->rt, r->w, r->push, r);
+    corun__io_wake(r->rt, r->w, r->push, r);
   }
   if (r->fd >= 0 || r->has_temp)
     corunL_fs_settle(r);
@@ -219,7 +219,7 @@ int corunL_fs_begin(lua_State *L, Req *r, const char *fname, int rc) {
     corunL_fs_req_free(r);
     return 2;
   }
-  return corunL_io_wait_request(L, fname, corunL_fs_cancel_req, r,
+  return corun__io_wait_request(L, fname, corunL_fs_cancel_req, r,
                                 &r->orphaned, &r->w);
 }
 

@@ -39,7 +39,7 @@ struct Req {
   corun_Runtime *rt;      /* borrows: valid unless orphaned */
   uv_loop_t *loop;        /* borrows: outlives every request on it */
   corun_Waker w;          /* the wait of the calling task */
-  corunL_Push push;       /* makes the results (see corunL_fs_answer) */
+  corun_IoPush push;       /* makes the results (see corunL_fs_answer) */
   Then then;              /* goes on once the step in flight ends */
   File *file;             /* borrows: the file of a method, or NULL */
   int busy;               /* a step is in flight */
@@ -108,7 +108,7 @@ int corunL_fs_do_fsync(Req *r, uv_file fd, Then then);
 /* The cancel callback of every request's wait. */
 void corunL_fs_cancel_req(corun_Waker w, void *ud);
 
-/* Pushers of the answer (corunL_Push). */
+/* Pushers of the answer (corun_IoPush). */
 int corunL_fs_push_fail(lua_State *L, Req *r);
 int corunL_fs_push_true(lua_State *L, void *ud);
 

@@ -33,7 +33,7 @@ typedef struct Request {
   int status;             /* libuv error of the last step */
   int port;
   int backlog;            /* listen */
-  corunL_Push push;       /* listen, resolve: the answer once resolved */
+  corun_IoPush push;       /* listen, resolve: the answer once resolved */
   char where[280];        /* "host:port", for messages */
 } Request;
 
@@ -91,7 +91,7 @@ static int start_lookup(Request *r, const char *host, uv_getaddrinfo_cb cb) {
 
 static int push_failure(lua_State *L, void *ud) {
   Request *r = ud;
-  return corunL_io_fail(L, r->status, "%s", r->where);
+  return corun__io_fail(L, r->status, "%s", r->where);
 }
 
 /* A look-up for listen or resolve ended: answer with r->push (which
@@ -103,7 +103,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
   r->ai = ai;
   if (!r->orphaned) {
     r->status = status;
-    corunL_io_wake(r->rt, r->w, r->push, r);
+    corun__io_wake(r->rt, r->w, r->push, r);
   }
   request_free(r);
 }
@@ -117,7 +117,7 @@ static int begin(lua_State *L, Request *r, const char *fname, int rc) {
     request_free(r);
     return 2;
   }
-  return corunL_io_wait_request(L, fname, cancel_request, r, &r->orphaned,
+  return corun__io_wait_request(L, fname, cancel_request, r, &r->orphaned,
                                 &r->w);
 }
 
@@ -143,7 +143,7 @@ static void on_connect(uv_connect_t *req, int status) {
     return;
   }
   if (status == 0) {
-    corunL_io_wake(r->rt, r->w, push_connection, r);
+    corun__io_wake(r->rt, r->w, push_connection, r);
     if (r->s != NULL)  /* the values could not be made */
       corunL_stream_discard(r->s);
     request_free(r);
@@ -158,7 +158,7 @@ static void on_connect(uv_connect_t *req, int status) {
     if (try_connect(r, ai->ai_addr) == 0)
       return;
   }
-  corunL_io_wake(r->rt, r->w, push_failure, r);
+  corun__io_wake(r->rt, r->w, push_failure, r);
   request_free(r);
 }
 
@@ -198,7 +198,7 @@ static void on_resolved_connect(uv_getaddrinfo_t *req, int status,
   }
   if (r->status == 0)
     r->status = UV_EAI_NONAME;
-  corunL_io_wake(r->rt, r->w, push_failure, r);
+  corun__io_wake(r->rt, r->w, push_failure, r);
   request_free(r);
 }
 
@@ -251,11 +251,11 @@ static int accept_one(lua_State *L, Server *sv, corun_Task *owner) {
   corun_Stream *s;
   int rc;
   if ((s = corunL_stream_alloc(sv->rt, 0, &rc)) == NULL)
-    return corunL_io_fail(L, rc, NULL);
+    return corun__io_fail(L, rc, NULL);
   if ((rc = uv_accept((uv_stream_t *)&sv->tcp,
                       corunL_stream_handle(s))) != 0) {
     corunL_stream_discard(s);
-    return corunL_io_fail(L, rc, NULL);
+    return corun__io_fail(L, rc, NULL);
   }
   sv->pending--;
   corunL_stream_push(L, s, owner);
@@ -297,15 +297,15 @@ static int accept_step(lua_State *L) {
   Server *sv = (Server *)*(corun_Io **)lua_touserdata(L, 1);
   corun_Runtime *rt = corunL_state(L)->rt;
   if (sv == NULL)
-    return corunL_io_fail(L, UV_ECANCELED, "the server was closed");
+    return corun__io_fail(L, UV_ECANCELED, "the server was closed");
   if (sv->err != 0)
-    return corunL_io_fail(L, sv->err, NULL);
+    return corun__io_fail(L, sv->err, NULL);
   if (sv->pending > 0)
     return accept_one(L, sv, rt->current);
   if (sv->acceptor != 0)
     return corunL_error(L, "server:accept", "another task is already "
                         "waiting in accept");
-  sv->acceptor = corunL_io_prepare(L, "server:accept", cancel_accept, sv);
+  sv->acceptor = corun__io_prepare(L, "server:accept", cancel_accept, sv);
   corun__wait_unheld(rt, sv->acceptor);  /* a client may never come */
   return corun__wait_k(L, sv->acceptor, 1, k_accept);
 }
@@ -323,8 +323,8 @@ static int sv_address(lua_State *L) {
   struct sockaddr_storage sa;
   int len = sizeof sa, rc;
   if ((rc = uv_tcp_getsockname(&sv->tcp, (struct sockaddr *)&sa, &len)) != 0)
-    return corunL_io_fail(L, rc, NULL);
-  corunL_push_addr(L, (struct sockaddr *)&sa);
+    return corun__io_fail(L, rc, NULL);
+  corun__io_push_addr(L, (struct sockaddr *)&sa);
   return 2;
 }
 
@@ -347,7 +347,7 @@ static int sv_tostring(lua_State *L) {
   else if (uv_tcp_getsockname(&sv->tcp, (struct sockaddr *)&sa, &len) != 0)
     lua_pushliteral(L, "corun.Server (?)");
   else {  /* no ownership check: any task may print it */
-    corunL_push_addr(L, (struct sockaddr *)&sa);
+    corun__io_push_addr(L, (struct sockaddr *)&sa);
     lua_pushfstring(L, "corun.Server (%s:%d)", lua_tostring(L, -2),
                     (int)lua_tointeger(L, -1));
   }
@@ -362,24 +362,24 @@ static int start_server(lua_State *L, corun_Runtime *rt, corun_Task *owner,
   Server *sv = calloc(1, sizeof *sv);
   int rc;
   if (sv == NULL)
-    return corunL_io_fail(L, UV_ENOMEM, NULL);
+    return corun__io_fail(L, UV_ENOMEM, NULL);
   sv->rt = rt;
   if ((rc = uv_tcp_init(rt->loop, &sv->tcp)) != 0) {
     free(sv);
-    return corunL_io_fail(L, rc, "%s", where);
+    return corun__io_fail(L, rc, "%s", where);
   }
   sv->tcp.data = sv;
   if ((rc = uv_tcp_bind(&sv->tcp, sa, 0)) != 0 ||
       (rc = uv_listen((uv_stream_t *)&sv->tcp, backlog,
                       on_connection)) != 0) {
     uv_close((uv_handle_t *)&sv->tcp, server_closed);
-    return corunL_io_fail(L, rc, "%s", where);
+    return corun__io_fail(L, rc, "%s", where);
   }
   if (pending)
     corun__io_open_pending(rt, &sv->io, owner, server_close);
   else
     corun__io_open(rt, &sv->io, owner, server_close);
-  corunL_io_push(L, &sv->io, CORUN_SERVER);
+  corun__io_push(L, &sv->io, CORUN_SERVER);
   return 1;
 }
 
@@ -430,11 +430,11 @@ static int push_addresses(lua_State *L, void *ud) {
   struct addrinfo *a;
   int n = 0;
   if (r->status != 0)
-    return corunL_io_fail(L, r->status, "%s", r->where);
+    return corun__io_fail(L, r->status, "%s", r->where);
   lua_newtable(L);
   for (a = r->ai; a != NULL; a = a->ai_next) {
     int i, seen = 0;
-    corunL_push_addr(L, a->ai_addr);
+    corun__io_push_addr(L, a->ai_addr);
     lua_pop(L, 1);  /* the port */
     for (i = 1; i <= n && !seen; i++) {
       lua_rawgeti(L, -2, i);

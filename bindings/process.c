@@ -457,8 +457,8 @@ static int spawn_failed(lua_State *L, const Options *o, int rc) {
       dir_rc = uv_translate_sys_error(errno);
   }
   if (dir_rc != 0)
-    return corunL_io_fail(L, dir_rc, "cwd %s", o->cwd);
-  return corunL_io_fail(L, rc, "%s", o->cmd);
+    return corun__io_fail(L, dir_rc, "cwd %s", o->cwd);
+  return corun__io_fail(L, rc, "%s", o->cmd);
 }
 
 /* ------------------------------------------------------------- spawn */
@@ -577,7 +577,7 @@ static int k_wait(lua_State *L, int status, lua_KContext ctx) {
   Process *p = (Process *)*(corun_Io **)lua_touserdata(L, 1);
   (void)status; (void)ctx;
   if (p == NULL || !p->exited)
-    return corunL_io_fail(L, UV_ECANCELED, "the process was closed");
+    return corun__io_fail(L, UV_ECANCELED, "the process was closed");
   return push_status(L, p);
 }
 
@@ -599,7 +599,7 @@ static int p_wait(lua_State *L) {
       corun__io_close(*sbox, 0);
   }
   lua_settop(L, 1);
-  p->waiter = corunL_io_prepare(L, "process:wait", cancel_wait, p);
+  p->waiter = corun__io_prepare(L, "process:wait", cancel_wait, p);
   uv_ref((uv_handle_t *)&p->handle);
   return corun__wait_k(L, p->waiter, 1, k_wait);
 }
@@ -618,9 +618,9 @@ static int p_kill(lua_State *L) {
   else if (!lua_isnoneornil(L, 2))
     sig = corunL_checksignal(L, "process:kill", 2);
   if (p->exited)  /* its pid may belong to another process by now */
-    return corunL_io_fail(L, UV_ESRCH, "pid %d has exited", p->pid);
+    return corun__io_fail(L, UV_ESRCH, "pid %d has exited", p->pid);
   if ((rc = uv_process_kill(&p->handle, sig)) != 0)
-    return corunL_io_fail(L, rc, "pid %d", p->pid);
+    return corun__io_fail(L, rc, "pid %d", p->pid);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -660,15 +660,15 @@ static void process_take(lua_State *L, int idx, corun_Task *t,
       if (lua_getiuservalue(L, idx, i) == LUA_TUSERDATA) {
         corun_Io *s = *(corun_Io **)lua_touserdata(L, -1);
         if (s != NULL && s->owner == io->owner)
-          corunL_io_class.take(L, lua_gettop(L), t, id);
+          corun__io_class.take(L, lua_gettop(L), t, id);
       }
       lua_pop(L, 1);
     }
-  corunL_io_class.take(L, idx, t, id);
+  corun__io_class.take(L, idx, t, id);
 }
 
 static const corun_Class process_class = {CORUN_CLASS_MOVE, process_take,
-                                          corunL_io_owner};
+                                          corun__io_owner};
 
 /* --------------------------------------------------------------- run */
 
@@ -677,7 +677,7 @@ static void on_output_alloc(uv_handle_t *h, size_t suggested,
   Process *p = h->data;
   Output *out = &p->out[(uv_pipe_t *)h == &p->out[0].pipe ? 0 : 1];
   (void)suggested;
-  corunL_io_read_room(&out->buf, out->len, &out->cap, OUTPUT_CHUNK, buf);
+  corun__io_read_room(&out->buf, out->len, &out->cap, OUTPUT_CHUNK, buf);
 }
 
 static void on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
@@ -707,7 +707,7 @@ static void on_input_written(uv_write_t *req, int status) {
 static int push_output(lua_State *L, void *ud) {
   Process *p = ud;
   if (p->rerr != 0)
-    return corunL_io_fail(L, p->rerr, "%s", p->cmd);
+    return corun__io_fail(L, p->rerr, "%s", p->cmd);
   lua_createtable(L, 0, 4);
   lua_pushinteger(L, p->status);
   lua_setfield(L, -2, "status");
@@ -730,7 +730,7 @@ static void run_check(Process *p) {
   if (p->waiter != 0) {
     corun_Waker w = p->waiter;
     p->waiter = 0;
-    corunL_io_wake(p->rt, w, push_output, p);
+    corun__io_wake(p->rt, w, push_output, p);
   }
   corun__io_close(&p->io, 0);
 }
@@ -753,7 +753,7 @@ static int k_run(lua_State *L, int status, lua_KContext ctx) {
   corun__wait_check(L, (int)ctx);  /* no memory for the result: raise */
   if (lua_gettop(L) > (int)ctx)
     return lua_gettop(L) - (int)ctx;
-  return corunL_io_fail(L, UV_ECANCELED, "the process was closed");
+  return corun__io_fail(L, UV_ECANCELED, "the process was closed");
 }
 
 /* Start reading run's outputs and writing its input.  What fails to
@@ -806,7 +806,7 @@ static int l_run(lua_State *L) {
   if ((p = new_process(rt)) == NULL ||
       (p->cmd = malloc(strlen(o.cmd) + 1)) == NULL) {
     free(p);
-    return corunL_io_fail(L, UV_ENOMEM, "%s", o.cmd);
+    return corun__io_fail(L, UV_ENOMEM, "%s", o.cmd);
   }
   strcpy(p->cmd, o.cmd);
   p->is_run = 1;

@@ -175,7 +175,7 @@ static void on_signal(uv_signal_t *handle, int signum) {
   if (w == 0)  /* a second delivery before the close */
     return;
   x->w = 0;
-  corunL_io_wake(x->rt, w, push_name, x);
+  corun__io_wake(x->rt, w, push_name, x);
   watch_end(x);
 }
 
@@ -198,12 +198,12 @@ static int l_wait(lua_State *L) {
                         "for)", sig->name);
   rt = corunL_waiter(L, fname)->rt;
   if ((x = calloc(1, sizeof *x)) == NULL)
-    return corunL_io_fail(L, UV_ENOMEM, "%s", sig->name);
+    return corun__io_fail(L, UV_ENOMEM, "%s", sig->name);
   x->rt = rt;
   x->sig = sig;
   if ((rc = uv_signal_init(rt->loop, &x->handle)) != 0) {
     free(x);
-    return corunL_io_fail(L, rc, "%s", sig->name);
+    return corun__io_fail(L, rc, "%s", sig->name);
   }
   x->handle.data = x;
   action_keep(sig->num);
@@ -217,7 +217,7 @@ static int l_wait(lua_State *L) {
   if (rc != 0 || (x->w = corun_wait_prepare(L, cancel_watch, x)) == 0) {
     watch_end(x);
     if (rc != 0)
-      return corunL_io_fail(L, rc, "%s", sig->name);
+      return corun__io_fail(L, rc, "%s", sig->name);
     return corunL_error(L, fname, "%s", corun_errmsg(L));
   }
   corun__wait_unheld(rt, x->w);  /* a signal may never come */

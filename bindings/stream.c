@@ -144,13 +144,13 @@ void corunL_stream_discard(corun_Stream *s) {
 
 void corunL_stream_push(lua_State *L, corun_Stream *s, corun_Task *owner) {
   corun__io_open(s->rt, &s->io, owner, stream_close);
-  corunL_io_push(L, &s->io, CORUN_STREAM);
+  corun__io_push(L, &s->io, CORUN_STREAM);
 }
 
 void corunL_stream_push_pending(lua_State *L, corun_Stream *s,
                                 corun_Task *waiter) {
   corun__io_open_pending(s->rt, &s->io, waiter, stream_close);
-  corunL_io_push(L, &s->io, CORUN_STREAM);
+  corun__io_push(L, &s->io, CORUN_STREAM);
 }
 
 static corun_Stream *check(lua_State *L, const char *fname) {
@@ -171,7 +171,7 @@ static void cancel_wait(corun_Waker w, void *ud) {
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   corun_Stream *s = handle->data;
   (void)suggested;
-  corunL_io_read_room(&s->buf, s->len, &s->cap, READ_CHUNK, buf);
+  corun__io_read_room(&s->buf, s->len, &s->cap, READ_CHUNK, buf);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
@@ -229,7 +229,7 @@ static int read_step(lua_State *L) {
   int line = lua_toboolean(L, 3), rc;
   corun_Waker w;
   if (s == NULL)
-    return corunL_io_fail(L, UV_ECANCELED, "the connection was closed");
+    return corun__io_fail(L, UV_ECANCELED, "the connection was closed");
   if (line && s->len > 0) {
     char *nl = memchr(s->buf, '\n', s->len);
     if (nl != NULL) {
@@ -239,7 +239,7 @@ static int read_step(lua_State *L) {
       return 1;
     }
     if (s->len >= LINE_MAX_BYTES)
-      return corunL_io_fail(L, UV_E2BIG, "line longer than %d bytes",
+      return corun__io_fail(L, UV_E2BIG, "line longer than %d bytes",
                             LINE_MAX_BYTES);
     if (s->eof || s->rerr) {  /* the last line, without its end */
       take(L, s, s->len, 0);
@@ -251,7 +251,7 @@ static int read_step(lua_State *L) {
     return 1;
   }
   if (s->rerr)
-    return corunL_io_fail(L, s->rerr, NULL);
+    return corun__io_fail(L, s->rerr, NULL);
   if (s->eof) {
     lua_pushnil(L);
     return 1;
@@ -261,8 +261,8 @@ static int read_step(lua_State *L) {
                         "another read is already waiting on this "
                         "connection");
   if ((rc = start_reading(s)) != 0)
-    return corunL_io_fail(L, rc, NULL);
-  w = corunL_io_prepare(L, line ? "connection:read_line"
+    return corun__io_fail(L, rc, NULL);
+  w = corun__io_prepare(L, line ? "connection:read_line"
                                 : "connection:read", cancel_wait, s);
   s->reader = w;
   return corun__wait_k(L, w, 0, k_read);
@@ -320,9 +320,9 @@ static int k_write(lua_State *L, int status, lua_KContext ctx) {
   corun_Stream *s = (corun_Stream *)*(corun_Io **)lua_touserdata(L, 1);
   (void)status; (void)ctx;
   if (s == NULL)  /* closed meanwhile: what was taken still goes out */
-    return corunL_io_fail(L, UV_ECANCELED, "the connection was closed");
+    return corun__io_fail(L, UV_ECANCELED, "the connection was closed");
   if (s->werr != 0)
-    return corunL_io_fail(L, s->werr, NULL);
+    return corun__io_fail(L, s->werr, NULL);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -335,9 +335,9 @@ static int s_write(lua_State *L) {
   uv_buf_t buf;
   int rc;
   if (s->werr != 0)
-    return corunL_io_fail(L, s->werr, NULL);
+    return corun__io_fail(L, s->werr, NULL);
   if (len > UINT_MAX)  /* one libuv buffer */
-    return corunL_io_fail(L, UV_E2BIG, "write of more than %u bytes at once",
+    return corun__io_fail(L, UV_E2BIG, "write of more than %u bytes at once",
                           UINT_MAX);
   if (s->writer != 0)  /* another branch waits in write: keep the order */
     return corunL_error(L, "connection:write", "another write is already "
@@ -348,22 +348,22 @@ static int s_write(lua_State *L) {
     if (rc >= 0)
       off = (size_t)rc;
     else if (rc != UV_EAGAIN && rc != UV_ENOSYS)
-      return corunL_io_fail(L, rc, NULL);
+      return corun__io_fail(L, rc, NULL);
   }
   if (off < len) {
     if ((wr = malloc(sizeof *wr + (len - off))) == NULL)
-      return corunL_io_fail(L, UV_ENOMEM, NULL);
+      return corun__io_fail(L, UV_ENOMEM, NULL);
     memcpy(wr->data, data + off, len - off);
     wr->s = s;
     buf = uv_buf_init(wr->data, (unsigned)(len - off));
     if ((rc = uv_write(&wr->req, &s->h.stream, &buf, 1, on_write)) != 0) {
       free(wr);
-      return corunL_io_fail(L, rc, NULL);
+      return corun__io_fail(L, rc, NULL);
     }
     s->nwrites++;
     if (uv_stream_get_write_queue_size(&s->h.stream) > WRITE_HIGH &&
         lua_isyieldable(L)) {  /* else it is taken whole: no wait */
-      corun_Waker w = corunL_io_prepare(L, "connection:write", cancel_wait,
+      corun_Waker w = corun__io_prepare(L, "connection:write", cancel_wait,
                                         s);
       s->writer = w;
       lua_settop(L, 1);
@@ -387,7 +387,7 @@ typedef struct ShutReq {
 static int push_shut(lua_State *L, void *ud) {
   ShutReq *r = ud;
   if (r->status < 0)
-    return corunL_io_fail(L, r->status, NULL);
+    return corun__io_fail(L, r->status, NULL);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -396,7 +396,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
   ShutReq *r = (ShutReq *)req;
   if (!r->orphaned) {
     r->status = status;
-    corunL_io_wake(r->rt, r->w, push_shut, r);
+    corun__io_wake(r->rt, r->w, push_shut, r);
   }
   free(r);
 }
@@ -413,14 +413,14 @@ static int s_shutdown(lua_State *L) {
   corunL_waiter(L, "connection:shutdown");  /* before anything is done */
   r = calloc(1, sizeof *r);
   if (r == NULL)
-    return corunL_io_fail(L, UV_ENOMEM, NULL);
+    return corun__io_fail(L, UV_ENOMEM, NULL);
   if (s->werr != 0 || (rc = uv_shutdown(&r->req, &s->h.stream,
                                          on_shutdown)) != 0) {
     free(r);
-    return corunL_io_fail(L, s->werr != 0 ? s->werr : rc, NULL);
+    return corun__io_fail(L, s->werr != 0 ? s->werr : rc, NULL);
   }
   r->rt = s->rt;
-  return corunL_io_wait_request(L, "connection:shutdown", cancel_shutdown,
+  return corun__io_wait_request(L, "connection:shutdown", cancel_shutdown,
                                 r, &r->orphaned, &r->w);
 }
 
@@ -439,12 +439,12 @@ static int name(lua_State *L, const char *fname, int peer) {
   struct sockaddr_storage sa;
   int len = sizeof sa, rc;
   if (s->is_pipe)
-    return corunL_io_fail(L, UV_ENOTSUP, "not a TCP connection");
+    return corun__io_fail(L, UV_ENOTSUP, "not a TCP connection");
   rc = peer ? uv_tcp_getpeername(&s->h.tcp, (struct sockaddr *)&sa, &len)
             : uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *)&sa, &len);
   if (rc != 0)
-    return corunL_io_fail(L, rc, NULL);
-  corunL_push_addr(L, (struct sockaddr *)&sa);
+    return corun__io_fail(L, rc, NULL);
+  corun__io_push_addr(L, (struct sockaddr *)&sa);
   return 2;
 }
 

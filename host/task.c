@@ -676,6 +676,26 @@ void corun__task_report_unobserved(corun_Runtime *rt) {
   }
 }
 
+/* The running task of 'rt' (NULL: none open), or raise "fname: must be
+   called from a task (inside corun.run)". */
+corun_Task *corun__task_running(lua_State *L, corun_Runtime *rt,
+                                const char *fname) {
+  if (rt == NULL || rt->current == NULL)
+    luaL_error(L, "%s: must be called from a task (inside corun.run)",
+               fname);
+  return rt->current;
+}
+
+/* The same, for a task about to wait: it must be able to yield. */
+corun_Task *corun__task_waiting(lua_State *L, corun_Runtime *rt,
+                                const char *fname) {
+  corun_Task *t = corun__task_running(L, rt, fname);
+  if (!lua_isyieldable(L))
+    luaL_error(L, "%s: cannot wait here: the task is inside a metamethod, "
+               "iterator or C function that cannot yield", fname);
+  return t;
+}
+
 /* The task a branch runs for (a branch owns nothing of its own: what it
    acquires belongs to the task it is part of). */
 corun_Task *corun__task_root(corun_Task *t) {

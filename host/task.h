@@ -169,6 +169,10 @@ void corun__task_gc(corun_Task *t);
 void corun__task_report_unobserved(corun_Runtime *rt);
 void corun__task_own(corun_Task *t, corun_Resource *r);
 corun_Task *corun__task_root(corun_Task *t);
+corun_Task *corun__task_running(lua_State *L, corun_Runtime *rt,
+                                const char *fname);
+corun_Task *corun__task_waiting(lua_State *L, corun_Runtime *rt,
+                                const char *fname);
 
 /*
 ** How an object of one of corun's own classes crosses into a task, in C:
