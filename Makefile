@@ -62,7 +62,7 @@ CORE_SRC := $(filter-out host/main.c host/preload.c, \
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: all build tests install uninstall clean test test-asan demo deps \
-        bench bench-peers examples rock lint FORCE
+        bench bench-peers examples rock lint check-layers FORCE
 
 all build: $(BUILD)/corun $(BUILD)/lib/corun/core.so $(BUILD)/libcorun.a \
            $(BUILD)/libcorun.so $(BUILD)/corun.pc
@@ -225,9 +225,15 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/corun examples/hello.lua
 
+# The layers' rules (tools/check-layers.lua, docs/internals.md): what each
+# directory may include and call.
+check-layers: all
+	$(LUA) tools/check-layers.lua . $(BUILD)/obj
+
 # The project's own checks: warnings are errors here.
 test: deps
 	@$(MAKE) --no-print-directory WERROR=-Werror tests
+	@$(MAKE) --no-print-directory WERROR=-Werror check-layers
 	CORUN_BUILD=$(BUILD) timeout 900 $(LUA) tools/busted.lua
 
 # The same specs with AddressSanitizer and UndefinedBehaviorSanitizer: the
