@@ -15,7 +15,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "corunio.h"
-#include "stream.h"
+#include "../io/stream.h"
 
 #define CORUN_SERVER "corun.Server"
 
@@ -50,7 +50,7 @@ static void cancel_request(corun_Waker w, void *ud) {
   if (r->resolving)
     uv_cancel((uv_req_t *)&r->gai);
   if (r->connecting && r->s != NULL) {
-    corunL_stream_discard(r->s);  /* the connect callback gets ECANCELED */
+    corun__stream_discard(r->s);  /* the connect callback gets ECANCELED */
     r->s = NULL;
   }
 }
@@ -129,7 +129,7 @@ static int push_connection(lua_State *L, void *ud) {
   Request *r = ud;
   corun_Stream *s = r->s;
   r->s = NULL;
-  corunL_stream_push_pending(L, s, corun__waker_task(r->rt, r->w));
+  corun__stream_push_pending(L, s, corun__waker_task(r->rt, r->w));
   return 1;
 }
 
@@ -138,18 +138,18 @@ static void on_connect(uv_connect_t *req, int status) {
   r->connecting = 0;
   if (r->orphaned) {  /* cancel_request discarded the stream, if it ran */
     if (r->s != NULL)
-      corunL_stream_discard(r->s);
+      corun__stream_discard(r->s);
     request_free(r);
     return;
   }
   if (status == 0) {
     corun__io_wake(r->rt, r->w, push_connection, r);
     if (r->s != NULL)  /* the values could not be made */
-      corunL_stream_discard(r->s);
+      corun__stream_discard(r->s);
     request_free(r);
     return;
   }
-  corunL_stream_discard(r->s);
+  corun__stream_discard(r->s);
   r->s = NULL;
   r->status = status;
   while (r->next != NULL) {  /* the next address the look-up gave */
@@ -165,14 +165,14 @@ static void on_connect(uv_connect_t *req, int status) {
 /* Start connecting to 'sa'; 0, or a libuv error (in r->status too). */
 static int try_connect(Request *r, const struct sockaddr *sa) {
   int rc;
-  if ((r->s = corunL_stream_alloc(r->rt, 0, &rc)) == NULL)
+  if ((r->s = corun__stream_alloc(r->rt, 0, &rc)) == NULL)
     return r->status = rc;
   r->connect.data = r;
   rc = uv_tcp_connect(&r->connect,
-                      (uv_tcp_t *)corunL_stream_handle(r->s), sa,
+                      (uv_tcp_t *)corun__stream_handle(r->s), sa,
                       on_connect);
   if (rc != 0) {
-    corunL_stream_discard(r->s);
+    corun__stream_discard(r->s);
     r->s = NULL;
     return r->status = rc;
   }
@@ -250,15 +250,15 @@ static void server_close(corun_Io *io, int force) {
 static int accept_one(lua_State *L, Server *sv, corun_Task *owner) {
   corun_Stream *s;
   int rc;
-  if ((s = corunL_stream_alloc(sv->rt, 0, &rc)) == NULL)
+  if ((s = corun__stream_alloc(sv->rt, 0, &rc)) == NULL)
     return corun__io_fail(L, rc, NULL);
   if ((rc = uv_accept((uv_stream_t *)&sv->tcp,
-                      corunL_stream_handle(s))) != 0) {
-    corunL_stream_discard(s);
+                      corun__stream_handle(s))) != 0) {
+    corun__stream_discard(s);
     return corun__io_fail(L, rc, NULL);
   }
   sv->pending--;
-  corunL_stream_push(L, s, owner);
+  corun__stream_push(L, s, owner);
   return 1;
 }
 

@@ -33,7 +33,7 @@
 #include <unistd.h>
 #include <lauxlib.h>
 #include "corunio.h"
-#include "stream.h"
+#include "../io/stream.h"
 
 #define CORUN_PROCESS "corun.Process"
 #define OUTPUT_CHUNK 65536        /* room offered to each read of run */
@@ -213,20 +213,6 @@ static void on_child_exit(uv_process_t *handle, int64_t status,
     corun_Waker w = p->waiter;
     p->waiter = 0;
     corun_wake(p->rt->S, w, 0);  /* k_wait reads the status */
-  }
-}
-
-/* Writing into a pipe whose reader has gone must fail with EPIPE, not
-   kill the program: as Rust's runtime does, ignore SIGPIPE unless the
-   host has a handler of its own.  Children start with the default
-   action again (uv_spawn resets every signal). */
-static void ignore_sigpipe(void) {
-  struct sigaction sa;
-  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_IGN;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGPIPE, &sa, NULL);
   }
 }
 
@@ -503,14 +489,14 @@ static int l_spawn(lua_State *L) {
     if (o.stdio[i] == STDIO_NULL)
       stdio[i].flags = UV_IGNORE;
     else if (o.stdio[i] == STDIO_PIPE) {
-      ignore_sigpipe();
-      if ((pipes[i] = corunL_stream_alloc(self->rt, 1, &rc)) == NULL)
+      corun__runtime_ignore_sigpipe();
+      if ((pipes[i] = corun__stream_alloc(self->rt, 1, &rc)) == NULL)
         break;
-      corunL_stream_push(L, pipes[i], self);
+      corun__stream_push(L, pipes[i], self);
       lua_setiuservalue(L, ud, i + 1);
       stdio[i].flags = UV_CREATE_PIPE |
                        (i == 0 ? UV_READABLE_PIPE : UV_WRITABLE_PIPE);
-      stdio[i].data.stream = corunL_stream_handle(pipes[i]);
+      stdio[i].data.stream = corun__stream_handle(pipes[i]);
     }
   }
   if (rc == 0 && (p = new_process(self->rt)) == NULL)
@@ -802,7 +788,7 @@ static int l_run(lua_State *L) {
   self = corunL_waiter(L, o.fname);
   corunL_io_ready(L, o.fname);
   rt = self->rt;
-  ignore_sigpipe();
+  corun__runtime_ignore_sigpipe();
   if ((p = new_process(rt)) == NULL ||
       (p->cmd = malloc(strlen(o.cmd) + 1)) == NULL) {
     free(p);

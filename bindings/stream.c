@@ -17,7 +17,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "corunio.h"
-#include "stream.h"
+#include "../io/stream.h"
 
 #define READ_CHUNK 65536             /* room offered to each uv read */
 #define READ_HIGH (256 * 1024)      /* buffered: stop reading above */
@@ -113,7 +113,7 @@ static void stream_close(corun_Io *io, int force) {
   }
 }
 
-corun_Stream *corunL_stream_alloc(corun_Runtime *rt, int pipe, int *err) {
+corun_Stream *corun__stream_alloc(corun_Runtime *rt, int pipe, int *err) {
   corun_Stream *s = calloc(1, sizeof *s);
   if (s == NULL) {
     *err = UV_ENOMEM;
@@ -132,22 +132,22 @@ corun_Stream *corunL_stream_alloc(corun_Runtime *rt, int pipe, int *err) {
   return s;
 }
 
-uv_stream_t *corunL_stream_handle(corun_Stream *s) {
+uv_stream_t *corun__stream_handle(corun_Stream *s) {
   return &s->h.stream;
 }
 
 /* A stream that never became a Lua object: close its handle, free it. */
-void corunL_stream_discard(corun_Stream *s) {
+void corun__stream_discard(corun_Stream *s) {
   s->handle_closed = 1;
   uv_close(&s->h.handle, on_closed);
 }
 
-void corunL_stream_push(lua_State *L, corun_Stream *s, corun_Task *owner) {
+void corun__stream_push(lua_State *L, corun_Stream *s, corun_Task *owner) {
   corun__io_open(s->rt, &s->io, owner, stream_close);
   corun__io_push(L, &s->io, CORUN_STREAM);
 }
 
-void corunL_stream_push_pending(lua_State *L, corun_Stream *s,
+void corun__stream_push_pending(lua_State *L, corun_Stream *s,
                                 corun_Task *waiter) {
   corun__io_open_pending(s->rt, &s->io, waiter, stream_close);
   corun__io_push(L, &s->io, CORUN_STREAM);

@@ -159,8 +159,10 @@ static void close_runtime(lua_State *L, corun_Runtime *rt) {
 }
 
 /* A write to a socket or pipe whose reader is gone must fail with EPIPE,
-   not kill the process: ignore SIGPIPE, unless the host handles it. */
-static void ignore_sigpipe(void) {
+   not kill the process: ignore SIGPIPE, unless the host handles it.  At
+   each runtime's open, and again before corun makes a pipe (a wait for
+   SIGPIPE ends with libuv setting the default action back). */
+void corun__runtime_ignore_sigpipe(void) {
   struct sigaction old;
   if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
       !(old.sa_flags & SA_SIGINFO))
@@ -180,7 +182,7 @@ corun_Runtime *corun__runtime_open(lua_State *L, uv_loop_t *loop, int flags,
   if (rt == NULL)
     luaL_error(L, "corun: not enough memory");
   rt->state = st;  /* close_runtime resets it */
-  ignore_sigpipe();
+  corun__runtime_ignore_sigpipe();
   if ((*rc = open_runtime(L, rt, loop, flags)) != 0) {
     close_runtime(L, rt);
     return NULL;

@@ -137,6 +137,7 @@ int corun__runtime_run(corun_Runtime *rt, uv_run_mode mode);
 void corun__runtime_add_hook(corun_Runtime *rt, corun_Hook *h);
 corun_Hook *corun__runtime_hook(corun_Runtime *rt, const void *kind);
 void corun__runtime_fatal(corun_Runtime *rt);
+void corun__runtime_ignore_sigpipe(void);
 void corun__runtime_run_main(lua_State *L, corun_Runtime *rt, int nargs);
 void corun__runtime_after_pass(lua_State *L, corun_Runtime *rt);
 int corun__runtime_anchor(lua_State *L, corun_Runtime *rt);

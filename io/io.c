@@ -242,6 +242,15 @@ void corun__io_wake(corun_Runtime *rt, corun_Waker w, corun_IoPush push,
   lua_settop(S, top);
 }
 
+void corun__io_wake_slot(corun_Runtime *rt, corun_Waker *slot,
+                         corun_IoPush push, void *ud) {
+  corun_Waker w = *slot;
+  if (w == 0)
+    return;
+  *slot = 0;
+  corun__io_wake(rt, w, push, ud);
+}
+
 void corun__io_adopt_results(lua_State *L, int base) {
   corun_Runtime *rt = corun__state_peek(L)->rt;
   int i;

@@ -93,6 +93,12 @@ typedef int (*corun_IoPush)(lua_State *L, void *ud);
 void corun__io_wake(corun_Runtime *rt, corun_Waker w, corun_IoPush push,
                     void *ud);
 
+/* The same for the task whose waker is in '*slot' (a field of the I/O
+   object): the slot is emptied first; nothing if it was empty (nobody
+   waits, or a second callback came). */
+void corun__io_wake_slot(corun_Runtime *rt, corun_Waker *slot,
+                         corun_IoPush push, void *ud);
+
 /* Continuations of waits whose libuv callback made I/O objects for the
    waiting task (corun__io_open_pending): raise an error wake, give the
    objects among the values above 'base' to the running task's root.
