@@ -135,97 +135,6 @@ void corun__task_metatables(lua_State *L) {
   luaL_newmetatable(L, CORUN_JOINHANDLE_PANIC);
 }
 
-const char corun__class_key = 0;
-
-/* The descriptor of the corun object at 'idx', or NULL if it is not one. */
-const corun_Class *corun__class_of(lua_State *L, int idx) {
-  const corun_Class *c = NULL;
-  if (lua_getmetatable(L, idx)) {
-    if (lua_rawgetp(L, -1, &corun__class_key) == LUA_TLIGHTUSERDATA)
-      c = lua_touserdata(L, -1);
-    lua_pop(L, 2);
-  }
-  return c;
-}
-
-/* May task 'by' (the id of a root task; 0: none, outside every task)
-   hand over the object at 'idx' of class 'c'?  Only what it owns, or what
-   nobody owns; if not, '*owner' and '*moved' say who has it and how (see
-   corun_Class.owner). */
-int corun__class_movable(lua_State *L, int idx, const corun_Class *c,
-                         lua_Integer by, lua_Integer *owner, int *moved) {
-  *moved = 0;
-  *owner = c->owner != NULL ? c->owner(L, idx, moved) : 0;
-  return by == 0 || *owner == 0 || *owner == by;
-}
-
-/* Are the 'n' values from 'first' scalars or objects that say how they
-   cross (corun's classes that share or move, or __corun "share" or
-   "move")?  They need no walk: the light crossing of a spawn by the
-   running task of 'rt'.  Anything else, and an object the spawner may
-   not hand over (the full crossing says why), takes the full crossing. */
-static int light_values(lua_State *L, int first, int n, corun_Runtime *rt) {
-  lua_Integer by = rt->current != NULL ? corun__task_root(rt->current)->id
-                                       : 0;
-  int i;
-  for (i = 0; i < n; i++) {
-    int tt = lua_type(L, first + i);
-    const corun_Class *c;
-    if (tt == LUA_TUSERDATA && (c = corun__class_of(L, first + i)) != NULL) {
-      lua_Integer owner;
-      int moved;
-      if (c->move == CORUN_CLASS_COPY ||
-          !corun__class_movable(L, first + i, c, by, &owner, &moved))
-        return 0;
-      continue;
-    }
-    if (tt == LUA_TUSERDATA) {
-      int mt = luaL_getmetafield(L, first + i, "__corun");
-      const char *s = mt == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-      int ok = s != NULL && (strcmp(s, "share") == 0 ||
-                             strcmp(s, "move") == 0);
-      if (mt != LUA_TNIL)
-        lua_pop(L, 1);
-      if (!ok)
-        return 0;
-    }
-    else if (tt != LUA_TNIL && tt != LUA_TBOOLEAN && tt != LUA_TNUMBER &&
-             tt != LUA_TSTRING)
-      return 0;
-  }
-  return 1;
-}
-
-/* The light crossing's commit: tell each object (once) that it moved or
-   is now shared with task 't' (userdata at 'ud'). */
-static void light_commit(lua_State *L, int first, int n, int ud,
-                         corun_Task *t) {
-  int i, j;
-  for (i = 0; i < n; i++) {
-    int seen = 0, v = first + i;
-    const corun_Class *c;
-    if (lua_type(L, v) != LUA_TUSERDATA)
-      continue;
-    for (j = 0; j < i && !seen; j++)
-      seen = lua_rawequal(L, first + j, v);
-    if (seen)
-      continue;
-    if ((c = corun__class_of(L, v)) != NULL) {
-      if (c->take != NULL)
-        c->take(L, v, t, t->id);
-      continue;
-    }
-    if (luaL_getmetafield(L, v, "__corun_take") != LUA_TFUNCTION) {
-      lua_settop(L, ud);
-      continue;
-    }
-    lua_pushvalue(L, v);
-    lua_pushvalue(L, ud);
-    lua_pushinteger(L, t->id);
-    lua_call(L, 3, 0);
-  }
-}
-
 /*
 ** Create a task running the function at 'fnidx' with the 'nargs' values
 ** after it, queue it, and leave its userdata (the JoinHandle) on top of L.
@@ -259,7 +168,7 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
                                                      rt->globals))
     light = corun__transfer_needed(L, fnidx + 1, nargs) ? 2 : 1;
   if ((flags & NOCOPY) || light == 1 ||
-      (light == 2 && light_values(L, fnidx + 1, nargs, rt)))
+      (light == 2 && corun__transfer_light(L, fnidx + 1, nargs, rt)))
     for (i = 0; i <= nargs; i++) {  /* nothing to copy: the fast path */
       lua_pushvalue(L, fnidx + i);
       lua_setiuservalue(L, -2, i + 1);
@@ -283,7 +192,7 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
     rt->live_branches++;
   corun__sched_ready(rt, t, CORUN_WAKE_SIGNAL);
   if (light == 2)  /* moves and shares of the light crossing */
-    light_commit(L, fnidx + 1, nargs, lua_gettop(L), t);
+    corun__transfer_light_commit(L, fnidx + 1, nargs, lua_gettop(L), t);
   return t;
 }
 

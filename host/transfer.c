@@ -919,3 +919,98 @@ void corun__transfer_commit(lua_State *L, corun_Crossing *c, int task) {
   }
   lua_remove(L, c->map);
 }
+
+/* --------------------------------------------- classes, light crossing */
+
+const char corun__class_key = 0;
+
+/* The descriptor of the corun object at 'idx', or NULL if it is not one. */
+const corun_Class *corun__class_of(lua_State *L, int idx) {
+  const corun_Class *c = NULL;
+  if (lua_getmetatable(L, idx)) {
+    if (lua_rawgetp(L, -1, &corun__class_key) == LUA_TLIGHTUSERDATA)
+      c = lua_touserdata(L, -1);
+    lua_pop(L, 2);
+  }
+  return c;
+}
+
+/* May task 'by' (the id of a root task; 0: none, outside every task)
+   hand over the object at 'idx' of class 'c'?  Only what it owns, or what
+   nobody owns; if not, '*owner' and '*moved' say who has it and how (see
+   corun_Class.owner). */
+int corun__class_movable(lua_State *L, int idx, const corun_Class *c,
+                         lua_Integer by, lua_Integer *owner, int *moved) {
+  *moved = 0;
+  *owner = c->owner != NULL ? c->owner(L, idx, moved) : 0;
+  return by == 0 || *owner == 0 || *owner == by;
+}
+
+/* Are the 'n' values from 'first' scalars or objects that say how they
+   cross (corun's classes that share or move, or __corun "share" or
+   "move")?  They need no walk: the light crossing of a spawn by the
+   running task of 'rt'.  Anything else, and an object the spawner may
+   not hand over (the full crossing says why), takes the full crossing. */
+int corun__transfer_light(lua_State *L, int first, int n,
+                         corun_Runtime *rt) {
+  lua_Integer by = rt->current != NULL ? corun__task_root(rt->current)->id
+                                       : 0;
+  int i;
+  for (i = 0; i < n; i++) {
+    int tt = lua_type(L, first + i);
+    const corun_Class *c;
+    if (tt == LUA_TUSERDATA && (c = corun__class_of(L, first + i)) != NULL) {
+      lua_Integer owner;
+      int moved;
+      if (c->move == CORUN_CLASS_COPY ||
+          !corun__class_movable(L, first + i, c, by, &owner, &moved))
+        return 0;
+      continue;
+    }
+    if (tt == LUA_TUSERDATA) {
+      int mt = luaL_getmetafield(L, first + i, "__corun");
+      const char *s = mt == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+      int ok = s != NULL && (strcmp(s, "share") == 0 ||
+                             strcmp(s, "move") == 0);
+      if (mt != LUA_TNIL)
+        lua_pop(L, 1);
+      if (!ok)
+        return 0;
+    }
+    else if (tt != LUA_TNIL && tt != LUA_TBOOLEAN && tt != LUA_TNUMBER &&
+             tt != LUA_TSTRING)
+      return 0;
+  }
+  return 1;
+}
+
+/* The light crossing's commit: tell each object (once) that it moved or
+   is now shared with task 't' (userdata at 'ud'). */
+void corun__transfer_light_commit(lua_State *L, int first, int n, int ud,
+                                  corun_Task *t) {
+  int i, j;
+  for (i = 0; i < n; i++) {
+    int seen = 0, v = first + i;
+    const corun_Class *c;
+    if (lua_type(L, v) != LUA_TUSERDATA)
+      continue;
+    for (j = 0; j < i && !seen; j++)
+      seen = lua_rawequal(L, first + j, v);
+    if (seen)
+      continue;
+    if ((c = corun__class_of(L, v)) != NULL) {
+      if (c->take != NULL)
+        c->take(L, v, t, t->id);
+      continue;
+    }
+    if (luaL_getmetafield(L, v, "__corun_take") != LUA_TFUNCTION) {
+      lua_settop(L, ud);
+      continue;
+    }
+    lua_pushvalue(L, v);
+    lua_pushvalue(L, ud);
+    lua_pushinteger(L, t->id);
+    lua_call(L, 3, 0);
+  }
+}
+

@@ -54,5 +54,8 @@ void corun__transfer_begin(lua_State *L, corun_Crossing *c, corun_State *st,
 void corun__transfer_push(lua_State *L, int idx, corun_Crossing *c);
 void corun__transfer_push_fn(lua_State *L, int idx, corun_Crossing *c);
 void corun__transfer_commit(lua_State *L, corun_Crossing *c, int task);
+int corun__transfer_light(lua_State *L, int first, int n, corun_Runtime *rt);
+void corun__transfer_light_commit(lua_State *L, int first, int n, int ud,
+                                  corun_Task *t);
 
 #endif
