@@ -2,10 +2,7 @@
 ** channel.c - corun.channel([capacity]) -> Sender, Receiver.
 **
 ** Messages are copied into the channel when sent (the crossing rules of
-** transfer.c) and queued in a ring: the array part of a table (user value
-** 1 of the channel), which grows by doubling, in protected mode, and is
-** let go of when a long queue drains; queuing or taking a message never
-** allocates otherwise.  The Sender is shared: each task that holds it
+** transfer.c) and queued in a ring (host/channel.c).  The Sender is shared: each task that holds it
 ** holds its own reference (made when the sender crosses into the task,
 ** released at the task's end or by tx:close(); host/channel.c); when the
 ** last is released, or the Sender itself is collected, recv returns nil
@@ -23,14 +20,6 @@
 #define CORUN_SENDER "corun.Sender"
 #define CORUN_RECEIVER "corun.Receiver"
 
-/* The ring's first size, and the size above which a ring that drains is
-   let go of (the next message starts a small one). */
-#define RING_MIN 4
-#define RING_KEEP 1024
-
-/* The largest ring: lua_createtable takes an int. */
-#define RING_MAX ((lua_Integer)1 << 30)
-
 typedef struct Receiver {
   corun_Resource res;     /* owned by one task */
   corun_Channel *ch;      /* borrows: user value 1 keeps it alive */
@@ -44,93 +33,6 @@ typedef struct Receiver {
 static corun_Channel *push_channel(lua_State *L) {
   lua_getiuservalue(L, 1, 1);
   return lua_touserdata(L, -1);
-}
-
-/* --------------------------------------------------------------- ring */
-
-/* In protected mode: (channel) -> its ring, twice as big (or RING_MIN
-   slots), holding the same messages from slot head + 1 on; changes
-   nothing unless it succeeds.  Storing into slot size + 1 of a full
-   array of 'size' (a power of 2) slots makes Lua double the array part:
-   then only the messages that wrapped around (slots 1 to head) move, to
-   follow the others. */
-static int grow_protected(lua_State *L) {
-  corun_Channel *ch = lua_touserdata(L, 1);
-  lua_Integer i;
-  if (ch->size == 0) {
-    lua_createtable(L, RING_MIN, 0);
-    lua_setiuservalue(L, 1, 1);
-    ch->head = 0;
-    ch->size = RING_MIN;
-    return 0;
-  }
-  lua_getiuservalue(L, 1, 1);                    /* ch ring */
-  if (ch->head == 0) {
-    lua_pushboolean(L, 0);  /* a placeholder: the next message goes here */
-    lua_rawseti(L, 2, ch->size + 1);
-  }
-  for (i = 1; i <= ch->head; i++) {
-    lua_rawgeti(L, 2, i);
-    lua_rawseti(L, 2, ch->size + i);
-  }
-  for (i = 1; i <= ch->head; i++) {
-    lua_pushnil(L);
-    lua_rawseti(L, 2, i);
-  }
-  ch->size *= 2;
-  return 0;
-}
-
-/* Make room in the full ring of the channel at 'chidx'; out of memory,
-   raise "fname: not enough memory" (a slot reserved for the caller is
-   free again: it is passed on first). */
-static void grow(lua_State *L, int chidx, corun_Channel *ch,
-                 const char *fname) {
-  int status;
-  if (ch->size >= RING_MAX)
-    corunL_error(L, fname, "too many messages queued");
-  lua_pushcfunction(L, grow_protected);
-  lua_pushvalue(L, chidx);
-  status = lua_pcall(L, 1, 0, 0);
-  if (status == LUA_OK)
-    return;
-  corun__channel_popped(ch);
-  if (status == LUA_ERRMEM)
-    corunL_error(L, fname, "not enough memory");
-  lua_error(L);
-}
-
-/* Queue the value on top in the channel at 'chidx'; the ring is left in
-   its place (callers return what they push next). */
-static void enqueue(lua_State *L, int chidx, corun_Channel *ch,
-                    const char *fname) {
-  if (ch->count == ch->size)
-    grow(L, chidx, ch, fname);
-  lua_getiuservalue(L, chidx, 1);
-  lua_insert(L, -2);
-  lua_rawseti(L, -2, ((ch->head + ch->count) & (ch->size - 1)) + 1);
-  ch->count++;
-  corun__channel_pushed(ch);
-}
-
-/* Take the first message of the channel at 'chidx' onto the top of the
-   stack (the ring stays below it: callers return 1). */
-static void dequeue(lua_State *L, int chidx, corun_Channel *ch) {
-  lua_Integer slot = ch->head + 1;
-  lua_getiuservalue(L, chidx, 1);
-  lua_rawgeti(L, -1, slot);
-  lua_pushnil(L);
-  lua_rawseti(L, -3, slot);
-  ch->head = (ch->head + 1) & (ch->size - 1);
-  if (--ch->count == 0) {
-    ch->head = 0;
-    if (ch->size > RING_KEEP) {  /* a long queue drained: let go of it */
-      lua_pushnil(L);
-      lua_setiuservalue(L, chidx, 1);
-      ch->size = 0;
-    }
-  }
-  corun__channel_popped(ch);
 }
 
 /* ------------------------------------------------------------ senders */
@@ -151,50 +53,6 @@ static int send_closed(lua_State *L) {
   return 2;
 }
 
-/* In protected mode: (value, channel, fname, state) -> the value as it
-   crosses into the channel; what moves belongs to the receiver's task,
-   and a Sender in it gives that task a reference. */
-static int copy_protected(lua_State *L) {
-  corun_Channel *ch = lua_touserdata(L, 2);
-  corun_Crossing c;
-  corun__transfer_begin(L, &c, lua_touserdata(L, 4), lua_touserdata(L, 3),
-                        "into a channel", ch->rx_owner);
-  c.what = "argument";
-  c.index = 2;
-  corun__transfer_push(L, 1, &c);          /* v ch fname st map copy */
-  if (ch->rx_task != NULL) {
-    lua_pushlightuserdata(L, ch->rx_task);
-    corun__transfer_commit(L, &c, lua_gettop(L));
-    lua_pop(L, 1);
-  }
-  else
-    corun__transfer_commit(L, &c, 0);      /* the copy takes the map's place */
-  return 1;
-}
-
-/* Copy the message at index 2 for the channel; leaves it on top.  A
-   message that cannot cross raises as the crossing says; running out of
-   memory raises "fname: not enough memory". */
-static void copy_message(lua_State *L, corun_Channel *ch, const char *fname) {
-  int status;
-  if (lua_isnoneornil(L, 2))
-    corunL_error(L, fname, "cannot send nil");
-  if (!corun__transfer_needed(L, 2, 1)) {
-    lua_pushvalue(L, 2);
-    return;
-  }
-  lua_pushcfunction(L, copy_protected);
-  lua_pushvalue(L, 2);
-  lua_pushlightuserdata(L, ch);
-  lua_pushlightuserdata(L, (void *)fname);
-  lua_pushlightuserdata(L, corunL_state(L));
-  status = lua_pcall(L, 4, 1, 0);
-  if (status == LUA_ERRMEM)
-    corunL_error(L, fname, "not enough memory");
-  if (status != LUA_OK)
-    lua_error(L);
-}
-
 static int k_send(lua_State *L, int status, lua_KContext ctx) {
   corun_Channel *ch = lua_touserdata(L, 3);
   (void)status; (void)ctx;
@@ -204,9 +62,16 @@ static int k_send(lua_State *L, int status, lua_KContext ctx) {
   if (ch->closed)  /* closed after the slot was handed over */
     return send_closed(L);
   lua_pushvalue(L, 4);
-  enqueue(L, 3, ch, "Sender:send");
+  corun__channel_enqueue(L, 3, ch, "Sender:send");
   lua_pushboolean(L, 1);
   return 1;
+}
+
+/* The message at index 2 as it crosses into the channel, on top. */
+static void copy_message(lua_State *L, corun_Channel *ch, const char *fname) {
+  if (lua_isnoneornil(L, 2))
+    corunL_error(L, fname, "cannot send nil");
+  corun__channel_copy(L, 2, ch, fname, corunL_state(L));
 }
 
 /* tx:send(v): true once queued (waiting while full), or false, "closed". */
@@ -224,7 +89,7 @@ static int tx_send(lua_State *L) {
     return send_closed(L);
   if (corun__channel_has_room(ch) &&
       !corun__link_linked(&ch->senders_waiting.waiters)) {
-    enqueue(L, 3, ch, "Sender:send");
+    corun__channel_enqueue(L, 3, ch, "Sender:send");
     lua_pushboolean(L, 1);
     return 1;
   }
@@ -250,7 +115,7 @@ static int tx_try_send(lua_State *L) {
   copy_message(L, ch, "Sender:try_send");
   if (ch->closed)
     return send_closed(L);
-  enqueue(L, 3, ch, "Sender:try_send");
+  corun__channel_enqueue(L, 3, ch, "Sender:try_send");
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -323,7 +188,7 @@ static int k_recv(lua_State *L, int status, lua_KContext ctx) {
 static int recv_step(lua_State *L) {  /* rx ch */
   corun_Channel *ch = lua_touserdata(L, 2);
   if (ch->count > 0) {
-    dequeue(L, 2, ch);
+    corun__channel_dequeue(L, 2, ch);
     return 1;
   }
   if (ch->senders == 0 || ch->closed) {
@@ -352,7 +217,7 @@ static int rx_try_recv(lua_State *L) {
   lua_settop(L, 1);
   ch = push_channel(L);
   if (ch->count > 0) {
-    dequeue(L, 2, ch);
+    corun__channel_dequeue(L, 2, ch);
     return 1;
   }
   lua_pushnil(L);

@@ -1,8 +1,12 @@
 /*
-** channel.c - the waiting side of channels, and the sender references.
+** channel.c - channels: the queue of messages, who waits and who is
+** woken, and the sender references.
 **
-** The queue itself is a Lua table (bindings/channel.c); here is who waits
-** and who is woken.  A sender finding the channel full waits in a FIFO and
+** Messages are copied into the channel when sent (corun__channel_copy: the
+** crossing rules of transfer.c) and queued in a ring: the array part of a
+** table (user value 1 of the channel), which grows by doubling, in
+** protected mode, and is let go of when a long queue drains; queuing or
+** taking a message never allocates otherwise.  A sender finding the channel full waits in a FIFO and
 ** is handed a reserved slot when one frees up, so no later sender takes
 ** it; a granted sender cancelled before it runs gives the slot to the next
 ** one.  Receivers (the branches of the receiver's owner) wait for a
@@ -16,8 +20,10 @@
 ** that the Sender's collection can drop them all.
 */
 #include <stdlib.h>
+#include <lauxlib.h>
 #include "channel.h"
 #include "sched.h"
+#include "transfer.h"
 
 /* A task's reference to the senders of a channel. */
 typedef struct SenderRef {
@@ -193,3 +199,142 @@ void corun__channel_tx_gone(corun_Channel *ch) {
   ch->senders = 0;
   wake_all(&ch->receivers);
 }
+
+/* The ring's first size, and the size above which a ring that drains is
+   let go of (the next message starts a small one). */
+#define RING_MIN 4
+#define RING_KEEP 1024
+
+/* The largest ring: lua_createtable takes an int. */
+#define RING_MAX ((lua_Integer)1 << 30)
+
+/* --------------------------------------------------------------- ring */
+
+/* In protected mode: (channel) -> its ring, twice as big (or RING_MIN
+   slots), holding the same messages from slot head + 1 on; changes
+   nothing unless it succeeds.  Storing into slot size + 1 of a full
+   array of 'size' (a power of 2) slots makes Lua double the array part:
+   then only the messages that wrapped around (slots 1 to head) move, to
+   follow the others. */
+static int grow_protected(lua_State *L) {
+  corun_Channel *ch = lua_touserdata(L, 1);
+  lua_Integer i;
+  if (ch->size == 0) {
+    lua_createtable(L, RING_MIN, 0);
+    lua_setiuservalue(L, 1, 1);
+    ch->head = 0;
+    ch->size = RING_MIN;
+    return 0;
+  }
+  lua_getiuservalue(L, 1, 1);                    /* ch ring */
+  if (ch->head == 0) {
+    lua_pushboolean(L, 0);  /* a placeholder: the next message goes here */
+    lua_rawseti(L, 2, ch->size + 1);
+  }
+  for (i = 1; i <= ch->head; i++) {
+    lua_rawgeti(L, 2, i);
+    lua_rawseti(L, 2, ch->size + i);
+  }
+  for (i = 1; i <= ch->head; i++) {
+    lua_pushnil(L);
+    lua_rawseti(L, 2, i);
+  }
+  ch->size *= 2;
+  return 0;
+}
+
+/* Make room in the full ring of the channel at 'chidx'; out of memory,
+   raise "fname: not enough memory" (a slot reserved for the caller is
+   free again: it is passed on first). */
+static void grow(lua_State *L, int chidx, corun_Channel *ch,
+                 const char *fname) {
+  int status;
+  if (ch->size >= RING_MAX)
+    luaL_error(L, "%s: too many messages queued", fname);
+  lua_pushcfunction(L, grow_protected);
+  lua_pushvalue(L, chidx);
+  status = lua_pcall(L, 1, 0, 0);
+  if (status == LUA_OK)
+    return;
+  corun__channel_popped(ch);
+  if (status == LUA_ERRMEM)
+    luaL_error(L, "%s: not enough memory", fname);
+  lua_error(L);
+}
+
+/* Queue the value on top in the channel at 'chidx'; the ring is left in
+   its place (callers return what they push next). */
+void corun__channel_enqueue(lua_State *L, int chidx, corun_Channel *ch,
+                           const char *fname) {
+  if (ch->count == ch->size)
+    grow(L, chidx, ch, fname);
+  lua_getiuservalue(L, chidx, 1);
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, ((ch->head + ch->count) & (ch->size - 1)) + 1);
+  ch->count++;
+  corun__channel_pushed(ch);
+}
+
+/* Take the first message of the channel at 'chidx' onto the top of the
+   stack (the ring stays below it: callers return 1). */
+void corun__channel_dequeue(lua_State *L, int chidx, corun_Channel *ch) {
+  lua_Integer slot = ch->head + 1;
+  lua_getiuservalue(L, chidx, 1);
+  lua_rawgeti(L, -1, slot);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, slot);
+  ch->head = (ch->head + 1) & (ch->size - 1);
+  if (--ch->count == 0) {
+    ch->head = 0;
+    if (ch->size > RING_KEEP) {  /* a long queue drained: let go of it */
+      lua_pushnil(L);
+      lua_setiuservalue(L, chidx, 1);
+      ch->size = 0;
+    }
+  }
+  corun__channel_popped(ch);
+}
+
+/* In protected mode: (value, channel, fname, state) -> the value as it
+   crosses into the channel; what moves belongs to the receiver's task,
+   and a Sender in it gives that task a reference. */
+static int copy_protected(lua_State *L) {
+  corun_Channel *ch = lua_touserdata(L, 2);
+  corun_Crossing c;
+  corun__transfer_begin(L, &c, lua_touserdata(L, 4), lua_touserdata(L, 3),
+                        "into a channel", ch->rx_owner);
+  c.what = "argument";
+  c.index = 2;
+  corun__transfer_push(L, 1, &c);          /* v ch fname st map copy */
+  if (ch->rx_task != NULL) {
+    lua_pushlightuserdata(L, ch->rx_task);
+    corun__transfer_commit(L, &c, lua_gettop(L));
+    lua_pop(L, 1);
+  }
+  else
+    corun__transfer_commit(L, &c, 0);      /* the copy takes the map's place */
+  return 1;
+}
+
+/* Copy the message at 'idx' (not nil) for the channel; leaves it on top.
+   A message that cannot cross raises as the crossing says; running out
+   of memory raises "fname: not enough memory". */
+void corun__channel_copy(lua_State *L, int idx, corun_Channel *ch,
+                         const char *fname, corun_State *st) {
+  int status;
+  if (!corun__transfer_needed(L, idx, 1)) {
+    lua_pushvalue(L, idx);
+    return;
+  }
+  lua_pushcfunction(L, copy_protected);
+  lua_pushvalue(L, idx);
+  lua_pushlightuserdata(L, ch);
+  lua_pushlightuserdata(L, (void *)fname);
+  lua_pushlightuserdata(L, st);
+  status = lua_pcall(L, 4, 1, 0);
+  if (status == LUA_ERRMEM)
+    luaL_error(L, "%s: not enough memory", fname);
+  if (status != LUA_OK)
+    lua_error(L);
+}
+

@@ -7,6 +7,7 @@
 
 #include <lua.h>
 #include "sync.h"
+#include "runtime.h"
 
 /*
 ** A full userdata; user value 1 is the queue: a table whose array part,
@@ -44,5 +45,11 @@ void corun__channel_rx_gone(corun_Channel *ch);
 int corun__channel_ref(corun_Channel *ch, corun_Task *t);
 void corun__channel_unref(corun_Channel *ch, corun_Task *t);
 void corun__channel_tx_gone(corun_Channel *ch);
+
+void corun__channel_enqueue(lua_State *L, int chidx, corun_Channel *ch,
+                           const char *fname);
+void corun__channel_dequeue(lua_State *L, int chidx, corun_Channel *ch);
+void corun__channel_copy(lua_State *L, int idx, corun_Channel *ch,
+                         const char *fname, corun_State *st);
 
 #endif
