@@ -68,15 +68,16 @@ int corunL_owned_here(lua_State *L, lua_Integer owner) {
 }
 
 /* An object owned by one task ('owner') is used by the running task:
-   raise "corun: <what> was moved to task N" ('moved') or "corun: <what>
-   belongs to task N" if that is another task.  Outside every task there
-   is nobody to check (the caller requires a task if it must). */
-void corunL_check_owner(lua_State *L, lua_Integer owner, int moved,
-                        const char *what) {
+   raise "<fname>: <what> was moved to task N" ('moved') or "<fname>:
+   <what> belongs to task N" if that is another task ('fname' NULL:
+   "corun", as API.md words it for objects that move).  Outside every task
+   there is nobody to check (the caller requires a task if it must). */
+void corunL_check_owner(lua_State *L, const char *fname, lua_Integer owner,
+                        int moved, const char *what) {
   corun_Runtime *rt = corunL_state(L)->rt;
   if (rt == NULL || rt->current == NULL || corunL_owned_here(L, owner))
     return;
-  corunL_error(L, "corun", "%s %s task %I", what,
+  corunL_error(L, fname != NULL ? fname : "corun", "%s %s task %I", what,
                moved ? "was moved to" : "belongs to", (LUAI_UACINT)owner);
 }
 

@@ -173,7 +173,7 @@ static void rx_release(lua_State *L, corun_Resource *r) {
    check. */
 static Receiver *check_rx(lua_State *L, const char *fname) {
   Receiver *rx = corunL_checkself(L, fname, "Receiver");
-  corunL_check_owner(L, rx->ch->rx_owner, rx->moved_to != 0,
+  corunL_check_owner(L, NULL, rx->ch->rx_owner, rx->moved_to != 0,
                      "channel receiver");
   return rx;
 }

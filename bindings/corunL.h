@@ -27,8 +27,8 @@ void corunL_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
                      const luaL_Reg *metamethods);
 void *corunL_checkself(lua_State *L, const char *fname, const char *tname);
 int corunL_owned_here(lua_State *L, lua_Integer owner);
-void corunL_check_owner(lua_State *L, lua_Integer owner, int moved,
-                        const char *what);
+void corunL_check_owner(lua_State *L, const char *fname, lua_Integer owner,
+                        int moved, const char *what);
 int corunL_done(lua_State *L, int status, lua_KContext ctx);
 void corunL_setcrossing(lua_State *L, const corun_Class *c);
 

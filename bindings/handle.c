@@ -23,10 +23,8 @@ static corun_Task *check_handle(lua_State *L, const char *fname) {
       lua_pop(L, 1);
     }
     lua_pop(L, 1);
-    if (ok) {
-      if (!corunL_owned_here(L, t->owner))  /* 0: not moved, anyone's */
-        corunL_error(L, "corun", "JoinHandle was moved to task %I",
-                     (LUAI_UACINT)t->owner);
+    if (ok) {  /* owner 0: not moved, anyone's */
+      corunL_check_owner(L, NULL, t->owner, 1, "JoinHandle");
       return t;
     }
   }

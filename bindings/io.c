@@ -21,7 +21,7 @@ corun_Io *corunL_io_check(lua_State *L, const char *fname, const char *tname,
     corunL_error(L, fname, "the %s is closed", what);
   if (rt == NULL || rt->current == NULL)
     corunL_error(L, fname, "must be called from a task (inside corun.run)");
-  corunL_check_owner(L, io->owner, 0, what);
+  corunL_check_owner(L, NULL, io->owner, 0, what);
   return io;
 }
 

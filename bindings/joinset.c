@@ -11,12 +11,8 @@
 /* The set at index 1, used by the task that owns it. */
 static corun_JoinSet *check_set(lua_State *L, const char *fname) {
   corun_JoinSet *set = corunL_checkself(L, fname, "JoinSet");
-  corun_Runtime *rt = corunL_state(L)->rt;
-  if (rt == NULL || rt->current == NULL)
-    corunL_error(L, fname, "must be called from a task (inside corun.run)");
-  if (rt->current->id != set->owner)
-    corunL_error(L, fname, "the JoinSet belongs to task %I",
-                 (LUAI_UACINT)set->owner);
+  corunL_task(L, fname);
+  corunL_check_owner(L, fname, set->owner, 0, "the JoinSet");
   return set;
 }
 

@@ -62,7 +62,7 @@ static Owned *push_owned(lua_State *L, int obj, void *object, lua_Integer k,
 static Owned *check_owned(lua_State *L, const char *fname, const char *tname,
                           const char *kind) {
   Owned *o = corunL_checkself(L, fname, tname);
-  corunL_check_owner(L, o->owner, o->moved_to != 0, kind);
+  corunL_check_owner(L, NULL, o->owner, o->moved_to != 0, kind);
   return o;
 }
 
