@@ -50,9 +50,10 @@ void corunL_push_joinerror(lua_State *L, int idx, corun_Task *t) {
   }
 }
 
-/* Deliver the outcome of finished task 't' (userdata at 'idx'). */
-static int deliver(lua_State *L, int idx, corun_Task *t) {
-  t->flags |= CORUN_TASK_JOINED;
+/* Push how finished task 't' (userdata at 'idx') ended, as await and
+   join_next give it: true, results..., or false, JoinError; its error is
+   observed then.  Returns how many values it pushed. */
+int corunL_push_ended(lua_State *L, int idx, corun_Task *t) {
   corun__task_observe(t);
   if (t->outcome == CORUN_OUTCOME_OK) {
     lua_pushboolean(L, 1);
@@ -61,6 +62,12 @@ static int deliver(lua_State *L, int idx, corun_Task *t) {
   lua_pushboolean(L, 0);
   corunL_push_joinerror(L, idx, t);
   return 2;
+}
+
+/* Deliver the outcome of finished task 't' (userdata at 'idx'). */
+static int deliver(lua_State *L, int idx, corun_Task *t) {
+  t->flags |= CORUN_TASK_JOINED;
+  return corunL_push_ended(L, idx, t);
 }
 
 static int k_await(lua_State *L, int status, lua_KContext ctx) {

@@ -46,20 +46,10 @@ static int s_spawn(lua_State *L) {
 /* Push the outcome of member 't' (taken from the set, userdata on top):
    [id,] true, results... / [id,] false, JoinError. */
 static int deliver(lua_State *L, corun_Task *t, int with_id) {
-  int ud = lua_gettop(L), n;
+  int ud = lua_gettop(L);
   if (with_id)
     lua_pushinteger(L, t->id);
-  corun__task_observe(t);
-  if (t->outcome == CORUN_OUTCOME_OK) {
-    lua_pushboolean(L, 1);
-    n = 1 + corun__task_push_results(L, ud, t);
-  }
-  else {
-    lua_pushboolean(L, 0);
-    corunL_push_joinerror(L, ud, t);
-    n = 2;
-  }
-  return n + with_id;
+  return with_id + corunL_push_ended(L, ud, t);
 }
 
 static int join_next(lua_State *L, int with_id);

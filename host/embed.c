@@ -217,25 +217,21 @@ static int main_outcome(lua_State *L, corun_Runtime *rt, int *nresults) {
     return CORUN_ERROR;
   }
   lua_pop(L, 1);
-  switch (main->outcome) {
-    case CORUN_OUTCOME_OK:
-      *nresults = corun__task_push_results(L, ud, main);
-      lua_remove(L, ud);
+  if (main->outcome != CORUN_OUTCOME_CANCELLED) {
+    *nresults = corun__task_push_outcome(L, ud, main);
+    lua_remove(L, ud);
+    if (main->outcome == CORUN_OUTCOME_OK)
       return CORUN_OK;
-    case CORUN_OUTCOME_PANIC:
-      lua_getiuservalue(L, ud, 1);
-      lua_getiuservalue(L, ud, 2);
-      lua_remove(L, ud);
-      return CORUN_ERROR;
-    default:
-      lua_pop(L, 1);
-      if (rt->interrupted)
-        return CORUN_INTERRUPTED;
-      lua_pushliteral(L, "corun.run: deadlock: the main task waits for "
-                      "something that no task or event can bring");
-      lua_pushliteral(L, "");
-      return CORUN_ERROR;
+    *nresults = 0;
+    return CORUN_ERROR;  /* the error value and its traceback */
   }
+  lua_pop(L, 1);
+  if (rt->interrupted)
+    return CORUN_INTERRUPTED;
+  lua_pushliteral(L, "corun.run: deadlock: the main task waits for "
+                  "something that no task or event can bring");
+  lua_pushliteral(L, "");
+  return CORUN_ERROR;
 }
 
 int corun_run(lua_State *L, int nargs, int flags, int *nresults) {
@@ -498,23 +494,13 @@ static int deliver_one(lua_State *L) {
   if (rec->done == NULL)
     return 0;  /* a panic stays unobserved: reported */
   ud = 3;
-  corun__task_observe(t);
-  switch (t->outcome) {
-    case CORUN_OUTCOME_OK:
-      n = corun__task_push_results(L, ud, t);
-      status = CORUN_OK;
-      break;
-    case CORUN_OUTCOME_PANIC:
-      lua_getiuservalue(L, ud, 1);
-      lua_getiuservalue(L, ud, 2);
-      n = 2;
-      status = CORUN_ERROR;
-      break;
-    default:
-      lua_pushfstring(L, "task %I was cancelled", (LUAI_UACINT)t->id);
-      n = 1;
-      status = CORUN_CANCELLED;
-      break;
+  n = corun__task_push_outcome(L, ud, t);
+  status = t->outcome == CORUN_OUTCOME_OK ? CORUN_OK
+           : t->outcome == CORUN_OUTCOME_PANIC ? CORUN_ERROR
+           : CORUN_CANCELLED;
+  if (status == CORUN_CANCELLED) {
+    lua_pushfstring(L, "task %I was cancelled", (LUAI_UACINT)t->id);
+    n = 1;
   }
   rec->done(L, t->id, status, n, rec->ud);
   return 0;

@@ -554,6 +554,24 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
     corun__runtime_main_done(L, rt);
 }
 
+/*
+** Push what finished task 't' (userdata at 'idx') ended with, for those
+** it is told to (corun_run, a host's done callback): its results, or its
+** error value and traceback, or nothing if it was cancelled.  Its error
+** is observed then.  Returns how many values it pushed.
+*/
+int corun__task_push_outcome(lua_State *L, int idx, corun_Task *t) {
+  corun__task_observe(t);
+  if (t->outcome == CORUN_OUTCOME_OK)
+    return corun__task_push_results(L, idx, t);
+  if (t->outcome != CORUN_OUTCOME_PANIC)
+    return 0;
+  luaL_checkstack(L, 2, NULL);
+  lua_getiuservalue(L, idx, 1);
+  lua_getiuservalue(L, idx, 2);
+  return 2;
+}
+
 /* Push the results of finished task 't' (userdata at 'idx'). */
 int corun__task_push_results(lua_State *L, int idx, corun_Task *t) {
   int i, n = t->nvalues;

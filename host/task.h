@@ -163,6 +163,7 @@ void corun__task_suspended(corun_Task *t);
 void corun__task_cancel(lua_State *L, corun_Task *t);
 void corun__task_abort(corun_Task *t);
 int corun__task_push_results(lua_State *L, int idx, corun_Task *t);
+int corun__task_push_outcome(lua_State *L, int idx, corun_Task *t);
 void corun__task_describe(lua_State *L, int idx);
 void corun__task_observe(corun_Task *t);
 void corun__task_gc(corun_Task *t);
