@@ -32,6 +32,8 @@ LUA_LIBS   := $(if $(strip $(LUA_LIBDIR)),-L$(LUA_LIBDIR),) $(LUA_LIBS)
 CFLAGS     ?= -O2 -g
 LIBFLAG    ?= -shared
 WERROR     ?=
+# The project's checks build with the invariants checked (host/check.h).
+CHECKS     ?=
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib/lua/5.4
@@ -52,7 +54,7 @@ UV_LIBS    := $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
 endif
 
 WARN       := -std=c11 -Wall -Wextra $(WERROR)
-DEFS       := -D_DEFAULT_SOURCE
+DEFS       := -D_DEFAULT_SOURCE $(CHECKS)
 ALL_CFLAGS := $(WARN) $(DEFS) $(CFLAGS) -fPIC -I$(LUA_INCDIR) $(UV_CFLAGS)
 
 # The sources of the module: every C file of each layer (host/, io/,
@@ -232,8 +234,9 @@ check-layers: all
 
 # The project's own checks: warnings are errors here.
 test: deps
-	@$(MAKE) --no-print-directory WERROR=-Werror tests
-	@$(MAKE) --no-print-directory WERROR=-Werror check-layers
+	@$(MAKE) --no-print-directory WERROR=-Werror CHECKS=-DCORUN_CHECKS tests
+	@$(MAKE) --no-print-directory WERROR=-Werror CHECKS=-DCORUN_CHECKS \
+	  check-layers
 	CORUN_BUILD=$(BUILD) timeout 900 $(LUA) tools/busted.lua
 
 # The same specs with AddressSanitizer and UndefinedBehaviorSanitizer: the
@@ -242,7 +245,7 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=all
 test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan WERROR=-Werror \
-	  CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" tests
+	  CHECKS=-DCORUN_CHECKS CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" tests
 	CORUN_BUILD=build-asan CORUN_ASAN=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \

@@ -131,6 +131,8 @@ void corun__sched_init(corun_Runtime *rt) {
 
 /* Queue 't' to be resumed, remembering why. */
 void corun__sched_ready(corun_Runtime *rt, corun_Task *t, corun_Wake why) {
+  CORUN_ASSERT(!corun__link_linked(&t->link));  /* in no queue yet */
+  CORUN_ASSERT(t->state != CORUN_TASK_DONE);
   t->wake = (unsigned char)why;
   corun__link_append(&rt->ready, &t->link);
   if (!rt->idle_on) {
@@ -150,6 +152,7 @@ void corun__sched_wake(corun_Task *t, corun_Wake why) {
 
 /* Make 't' wait in 'queue' (the one wait-queue primitive). */
 void corun__sched_block(corun_Task *t, corun_Link *queue) {
+  CORUN_ASSERT(!corun__link_linked(&t->link));  /* in no queue yet */
   t->wake = CORUN_WAKE_NONE;
   corun__link_append(queue, &t->link);
 }
@@ -174,6 +177,9 @@ void corun__sched_step(corun_Runtime *rt, corun_Task *t, lua_State *from) {
     corun__task_cancel(from, t);
     return;
   }
+  /* only a task that has not started or that waits is resumed */
+  CORUN_ASSERT(t->state == CORUN_TASK_NEW ||
+               t->state == CORUN_TASK_SUSPENDED);
   if (t->state == CORUN_TASK_NEW)
     co = corun__task_start(from, t, &nargs);
   else {

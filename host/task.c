@@ -200,8 +200,13 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
    stack, as the lowest busy one (see runtime.h). */
 static lua_State *pool_take(lua_State *L, corun_Runtime *rt) {
   lua_State *A = rt->A, *co;
-  if (rt->npool > 0)
-    return lua_tothread(A, CORUN_ANCHOR_POOL + --rt->npool);
+  if (rt->npool > 0) {
+    co = lua_tothread(A, CORUN_ANCHOR_POOL + --rt->npool);
+    /* an idle coroutine: fresh or reset, nothing on its stack */
+    CORUN_ASSERT(co != NULL && lua_status(co) == LUA_OK &&
+                 lua_gettop(co) == 0);
+    return co;
+  }
   co = lua_newthread(L);
   if (!lua_checkstack(A, 3))
     luaL_error(L, "corun: not enough memory");
@@ -243,6 +248,9 @@ void corun__task_suspended(corun_Task *t) {
   corun_Runtime *rt = t->rt;
   lua_State *A = rt->A;
   int pos = CORUN_ANCHOR_POOL + rt->npool;
+  /* the lowest busy coroutine is the task's own */
+  CORUN_ASSERT(!(t->flags & CORUN_TASK_OWNCO) &&
+               lua_tothread(A, pos) == t->co);
   lua_rawgeti(A, CORUN_ANCHOR_TASKS, t->ref);  /* A: ... ud */
   lua_pushvalue(A, pos);
   lua_setiuservalue(A, -2, 1);
@@ -506,6 +514,7 @@ void corun__task_abort(corun_Task *t) {
 */
 static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
   corun_Runtime *rt = t->rt;
+  CORUN_ASSERT(t->state != CORUN_TASK_DONE);  /* a task ends once */
   int is_main = (t->flags & CORUN_TASK_MAIN) != 0, in_set;
   corun_Link *l;
   leave_wait(t);  /* a native wait prepared by a function that raised */

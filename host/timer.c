@@ -26,6 +26,7 @@ static int earlier(const corun_Task *a, const corun_Task *b) {
 }
 
 static void heap_set(corun_Runtime *rt, uint32_t i, corun_Task *t) {
+  CORUN_ASSERT(i < rt->nheap);
   rt->heap[i] = t;
   t->heap_index = i;
 }
@@ -158,6 +159,7 @@ int corun__timer_add(corun_Runtime *rt, corun_Task *t, uint64_t deadline) {
     rt->heap = heap;
     rt->heapcap = cap;
   }
+  CORUN_ASSERT(t->heap_index == CORUN_NO_TIMER);  /* one deadline a task */
   t->deadline = deadline;
   t->seq = rt->timer_seq++;
   t->wake = CORUN_WAKE_NONE;
@@ -173,6 +175,7 @@ void corun__timer_remove(corun_Runtime *rt, corun_Task *t) {
   uint32_t i = t->heap_index;
   if (i == CORUN_NO_TIMER)
     return;
+  CORUN_ASSERT(i < rt->nheap && rt->heap[i] == t);  /* it knows its slot */
   t->heap_index = CORUN_NO_TIMER;
   if (i != --rt->nheap) {
     heap_set(rt, i, rt->heap[rt->nheap]);  /* the last fills the hole */
