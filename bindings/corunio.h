@@ -56,6 +56,7 @@ int corunL_checkport(lua_State *L, const char *fname, int arg);
 void corunL_open_stream(lua_State *L);
 void corunL_open_net(lua_State *L);
 void corunL_open_fs(lua_State *L);
+void corunL_fs_open_file(lua_State *L);  /* file.c, for corunL_open_fs */
 void corunL_open_process(lua_State *L);
 void corunL_open_signal(lua_State *L);
 
