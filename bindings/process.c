@@ -1,243 +1,27 @@
 /*
 ** process.c - corun.process: spawn (corun.Process, whose pipes are
-** corun.Stream objects) and run (to completion, output collected).
-**
-** A child is a malloc'd Process holding its uv_process_t; like every I/O
-** object (io.h) it is owned by one task and listed in the runtime.  libuv
-** reaps the child (waitpid) only while the handle is open, so the handle
-** stays open until the child has exited, even once Lua sees the process
-** closed (its owner ended: the child runs on, as with Tokio's default
-** kill_on_drop = false).  Only when the runtime shuts down with the child
-** still running is the handle closed at once: a child corun killed is
-** waited for there (it dies at once), any other by a detached thread, so
-** that none stays a zombie.
-**
-** run keeps the whole child in C: the pipes of stdin, stdout and stderr
-** belong to the same record, the output is collected as it comes (both
-** outputs at once, so a child that fills one pipe cannot block), and the
-** waiting task is woken with the result table once the child has exited
-** and both outputs have ended.  If that task stops waiting, the child is
-** killed (SIGKILL): nothing else could reach it.
+** corun.Stream objects) and run, over io/process.c: the checks of the
+** command, its arguments and the option table (into a
+** corun_ProcessOptions), and the methods of corun.Process.
 */
-#include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <fcntl.h>
-#include <unistd.h>
 #include <lauxlib.h>
 #include "corunio.h"
-#include "../io/stream.h"
-
-#define CORUN_PROCESS "corun.Process"
-#define OUTPUT_CHUNK 65536        /* room offered to each read of run */
-#define REAPER_STACK (256 * 1024) /* stack of a thread that waits a child */
-#define KILLED_WAIT_MS 1000       /* at most, for a killed child to die */
-
-typedef struct Output {
-  uv_pipe_t pipe;         /* the parent's end, open while 'open' */
-  int open;               /* the pipe is initialised and not closing */
-  char *buf;              /* owns: what the child wrote */
-  size_t len;             /* bytes in 'buf' */
-  size_t cap;             /* room in 'buf' */
-} Output;
-
-typedef struct Process {
-  corun_Io io;            /* first: the object's life (io.h) */
-  uv_process_t handle;    /* open until the child was reaped (or the
-                             runtime closes) */
-  corun_Runtime *rt;      /* borrows: valid while listed in rt->io */
-  corun_Waker waiter;     /* the task in wait (or run), or 0 */
-  int handles;            /* libuv handles of this record not closed yet:
-                             it is freed when the last close ends */
-  int pid;                /* the child's process id */
-  int exited;             /* the child was reaped: the two below hold */
-  int status;             /* exit code, or 128 + signal */
-  int signal;             /* signal that ended it, or 0 */
-  int kill_on_drop;       /* spawn's opts.kill_on_drop */
-  int killed;             /* corun sent it SIGKILL */
-  int is_run;             /* made by run: the fields below are used */
-  int in_open;            /* run: 'in' is initialised and not closing */
-  uv_pipe_t in;           /* run: the child's stdin, when given input */
-  uv_write_t write;       /* run: writes the input */
-  char *input;            /* owns: run's input */
-  Output out[2];          /* run: stdout, stderr */
-  int rerr;               /* run: a read failed (libuv error) */
-  char *cmd;              /* owns: run's command, for messages */
-} Process;
-
-/* ------------------------------------------------------- the child */
-
-/* One handle of 'p' less: free it after the last. */
-static void unhold(Process *p) {
-  if (--p->handles > 0)
-    return;
-  free(p->out[0].buf);
-  free(p->out[1].buf);
-  free(p->input);
-  free(p->cmd);
-  free(p);
-}
-
-static void on_handle_closed(uv_handle_t *h) {
-  unhold(h->data);
-}
-
-static void close_handle(Process *p, uv_handle_t *h) {
-  h->data = p;
-  uv_close(h, on_handle_closed);
-}
-
-/* Close run's pipes that are still open (what is buffered stays). */
-static void close_pipes(Process *p) {
-  int i;
-  if (p->in_open) {
-    p->in_open = 0;
-    close_handle(p, (uv_handle_t *)&p->in);
-  }
-  for (i = 0; i < 2; i++)
-    if (p->out[i].open) {
-      p->out[i].open = 0;
-      close_handle(p, (uv_handle_t *)&p->out[i].pipe);
-    }
-}
-
-/* Kill a child that must not outlive its record (run's, kill_on_drop). */
-static void kill_child(Process *p) {
-  if (uv_process_kill(&p->handle, SIGKILL) == 0)
-    p->killed = 1;
-}
-
-static void *reaper(void *arg) {
-  pid_t pid = (pid_t)(intptr_t)arg;
-  int status;
-  while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-    ;
-  return NULL;
-}
-
-/* The handle of child 'pid' was closed while it still runs: wait for it
-   on a detached thread (signals blocked) so that it is reaped when it
-   exits.  If no thread can be made, it stays a zombie until this process
-   ends (then init reaps it); corun says so on stderr. */
-static void reap_later(int pid) {
-  pthread_attr_t attr;
-  pthread_t thread;
-  sigset_t all, old;
-  int status;
-  if (waitpid(pid, &status, WNOHANG) != 0)  /* reaped now, or not ours */
-    return;
-  if (pthread_attr_init(&attr) != 0) {
-    fprintf(stderr, "corun: cannot reap child %d later\n", pid);
-    return;
-  }
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (pthread_attr_setstacksize(&attr, REAPER_STACK) != 0)
-    pthread_attr_setstacksize(&attr, PTHREAD_STACK_MIN);
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  if (pthread_create(&thread, &attr, reaper, (void *)(intptr_t)pid) != 0)
-    fprintf(stderr, "corun: cannot reap child %d later\n", pid);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_attr_destroy(&attr);
-}
-
-/* A child sent SIGKILL dies at once (unless stuck in the kernel): wait
-   for it here, a little, so that it is reaped before the runtime (and
-   perhaps the program) ends.  0 if it was. */
-static int reap_killed(int pid) {
-  int i, status;
-  for (i = 0; i < KILLED_WAIT_MS; i++) {
-    if (waitpid(pid, &status, WNOHANG) != 0)
-      return 0;
-    uv_sleep(1);
-  }
-  return -1;
-}
-
-/* Close the process handle: the runtime need not close 'p' any more. */
-static void close_child(Process *p) {
-  corun__io_done(&p->io);
-  close_handle(p, (uv_handle_t *)&p->handle);
-  if (!p->exited && (!p->killed || reap_killed(p->pid) != 0))
-    reap_later(p->pid);
-}
-
-/*
-** Closing (io.h): wake a task still waiting (it finds the process
-** closed).  A child that has exited goes at once.  A running one is
-** killed if it belongs to run, or was spawned with kill_on_drop; either
-** way its handle stays open, unreferenced, until libuv has reaped it
-** (on_child_exit ends the close), unless the runtime is ending.
-*/
-static void process_close(corun_Io *io, int force) {
-  Process *p = (Process *)io;
-  if (p->waiter != 0) {
-    corun_Waker w = p->waiter;
-    p->waiter = 0;
-    corun_wake(p->rt->S, w, 0);
-  }
-  close_pipes(p);
-  if (!p->exited && (p->is_run || p->kill_on_drop))
-    kill_child(p);
-  if (p->exited || force || p->rt->shutdown)
-    close_child(p);
-  else
-    uv_unref((uv_handle_t *)&p->handle);
-}
-
-static void run_check(Process *p);
-
-static void on_child_exit(uv_process_t *handle, int64_t status,
-                          int signum) {
-  Process *p = handle->data;
-  p->exited = 1;
-  p->signal = signum;
-  p->status = signum != 0 ? 128 + signum : (int)status;
-  if (p->io.closing) {  /* closed, waiting only to reap the child */
-    close_child(p);
-    return;
-  }
-  if (p->is_run) {
-    run_check(p);
-    return;
-  }
-  uv_unref((uv_handle_t *)&p->handle);
-  if (p->waiter != 0) {
-    corun_Waker w = p->waiter;
-    p->waiter = 0;
-    corun_wake(p->rt->S, w, 0);  /* k_wait reads the status */
-  }
-}
+#include "../io/process.h"
 
 /* ------------------------------------------------------------ options */
 
-enum { STDIO_INHERIT, STDIO_PIPE, STDIO_NULL };
-
-/* What spawn and run were asked, checked before anything starts.  The
-   strings live on the Lua stack (in the scratch table at 'anchor'). */
-typedef struct Options {
-  const char *fname;      /* "corun.process.spawn" or "...run" */
-  const char *cmd;        /* the program */
-  char **argv;            /* cmd, the arguments, NULL */
-  char **env;             /* "NAME=value"..., NULL; or NULL: inherit */
-  const char *cwd;        /* or NULL */
-  int stdio[3];           /* STDIO_* of stdin, stdout, stderr */
-  int kill_on_drop;       /* spawn: opts.kill_on_drop */
-  const char *input;      /* run: opts.stdin, or NULL */
-  size_t inlen;           /* its length */
-} Options;
+/* Checked into a corun_ProcessOptions (io/process.h) whose strings live
+   on the Lua stack, in the scratch table at 'anchor' that check_options
+   pushes. */
 
 /* A string for argv or env from the value on top (popped), anchored in
    the scratch table at 'anchor'; NULL if it is neither string nor
    number.  Raises "bad argument #arg (where contains a zero byte)". */
-static const char *anchored(lua_State *L, int anchor, const Options *o,
+static const char *anchored(lua_State *L, const char *fname, int anchor,
                             int arg, const char *where) {
   size_t len;
   const char *s;
@@ -247,7 +31,7 @@ static const char *anchored(lua_State *L, int anchor, const Options *o,
     return NULL;
   }
   s = lua_tolstring(L, -1, &len);
-  corunL_check_nozero(L, o->fname, arg, where, s, len);
+  corunL_check_nozero(L, fname, arg, where, s, len);
   lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
   return s;
 }
@@ -260,11 +44,12 @@ static char **new_array(lua_State *L, int anchor, size_t n) {
   return a;
 }
 
-static void check_args(lua_State *L, Options *o, int anchor) {
+static void check_args(lua_State *L, const char *fname,
+                       corun_ProcessOptions *o, int anchor) {
   lua_Integer i, n = 0;
   if (!lua_isnoneornil(L, 2)) {
     if (lua_type(L, 2) != LUA_TTABLE)
-      corunL_typeerror(L, o->fname, 2, "table of arguments");
+      corunL_typeerror(L, fname, 2, "table of arguments");
     n = (lua_Integer)lua_rawlen(L, 2);
   }
   o->argv = new_array(L, anchor, (size_t)n + 1);
@@ -273,18 +58,19 @@ static void check_args(lua_State *L, Options *o, int anchor) {
     char where[32];
     lua_rawgeti(L, 2, i);
     snprintf(where, sizeof where, "args[%d]", (int)i);
-    if ((o->argv[i] = (char *)anchored(L, anchor, o, 2, where)) == NULL) {
+    if ((o->argv[i] = (char *)anchored(L, fname, anchor, 2, where)) == NULL) {
       lua_rawgeti(L, 2, i);
-      corunL_error(L, o->fname, "bad argument #2 (args[%I] must be a "
+      corunL_error(L, fname, "bad argument #2 (args[%I] must be a "
                    "string, got %s)", (LUAI_UACINT)i, luaL_typename(L, -1));
     }
   }
 }
 
-static void check_env(lua_State *L, Options *o, int anchor, int env) {
+static void check_env(lua_State *L, const char *fname,
+                      corun_ProcessOptions *o, int anchor, int env) {
   size_t n = 0, i = 0;
   if (lua_type(L, env) != LUA_TTABLE)
-    corunL_error(L, o->fname, "bad argument #3 (opts.env must be a table, "
+    corunL_error(L, fname, "bad argument #3 (opts.env must be a table, "
                  "got %s)", luaL_typename(L, env));
   lua_pushnil(L);
   while (lua_next(L, env)) {
@@ -298,39 +84,45 @@ static void check_env(lua_State *L, Options *o, int anchor, int env) {
                                                    : NULL;
     if (k == NULL || k[0] == '\0' || strchr(k, '=') != NULL ||
         strlen(k) != lua_rawlen(L, -2))
-      corunL_error(L, o->fname, "bad argument #3 (opts.env: bad variable "
+      corunL_error(L, fname, "bad argument #3 (opts.env: bad variable "
                    "name %s)", k != NULL ? k : luaL_typename(L, -2));
     if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
-      corunL_error(L, o->fname, "bad argument #3 (opts.env.%s must be a "
+      corunL_error(L, fname, "bad argument #3 (opts.env.%s must be a "
                    "string, got %s)", k, luaL_typename(L, -1));
     lua_pushfstring(L, "%s=", k);
     lua_insert(L, -2);
     lua_concat(L, 2);                         /* key "k=v" */
-    o->env[i++] = (char *)anchored(L, anchor, o, 3, "opts.env");
+    o->env[i++] = (char *)anchored(L, fname, anchor, 3, "opts.env");
   }
 }
 
-static int stdio_mode(lua_State *L, Options *o, int idx, const char *what) {
+/* The CORUN_STDIO_* named by the value at 'idx' ('what' is its place in
+   the options, for the message). */
+static int stdio_mode(lua_State *L, const char *fname, int idx,
+                      const char *what) {
   static const char *const modes[] = {"inherit", "pipe", "null", NULL};
+  static const int values[] = {CORUN_STDIO_INHERIT, CORUN_STDIO_PIPE,
+                               CORUN_STDIO_NULL};
   const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx)
                                                   : NULL;
   int i;
   if (s != NULL)
     for (i = 0; modes[i] != NULL; i++)
       if (strcmp(modes[i], s) == 0)
-        return i;
-  corunL_error(L, o->fname, "bad argument #3 (%s must be \"pipe\", "
+        return values[i];
+  corunL_error(L, fname, "bad argument #3 (%s must be \"pipe\", "
                "\"inherit\" or \"null\", got %s)", what,
                s != NULL ? s : luaL_typename(L, idx));
   return 0;
 }
 
-static void check_stdio(lua_State *L, Options *o, int idx) {
+static void check_stdio(lua_State *L, const char *fname,
+                        corun_ProcessOptions *o, int idx) {
   static const char *const names[] = {"stdin", "stdout", "stderr"};
   int i;
   if (lua_type(L, idx) != LUA_TTABLE) {
     o->stdio[0] = o->stdio[1] = o->stdio[2] =
-      stdio_mode(L, o, idx, "opts.stdio");
+      stdio_mode(L, fname, idx, "opts.stdio");
     return;
   }
   lua_pushnil(L);
@@ -340,7 +132,7 @@ static void check_stdio(lua_State *L, Options *o, int idx) {
     for (i = 0; i < 3 && strcmp(names[i], k) != 0; i++)
       ;
     if (i == 3)
-      corunL_error(L, o->fname, "bad argument #3 (opts.stdio: unknown "
+      corunL_error(L, fname, "bad argument #3 (opts.stdio: unknown "
                    "stream '%s')", luaL_tolstring(L, -2, NULL));
     lua_pop(L, 1);
   }
@@ -348,27 +140,30 @@ static void check_stdio(lua_State *L, Options *o, int idx) {
     char what[32];
     snprintf(what, sizeof what, "opts.stdio.%s", names[i]);
     if (lua_getfield(L, idx, names[i]) != LUA_TNIL)
-      o->stdio[i] = stdio_mode(L, o, -1, what);
+      o->stdio[i] = stdio_mode(L, fname, -1, what);
     lua_pop(L, 1);
   }
 }
 
-/* Check cmd, args and opts ('run': run's options) into 'o'.  Pushes the
-   scratch table that anchors the strings o points to. */
-static void check_options(lua_State *L, Options *o, int run) {
+/* Check cmd, args and opts ('run': run's options) into 'o' (zeroed
+   first).  Pushes the scratch table that anchors the strings o points
+   to: it must stay on the stack while 'o' is used. */
+static void check_options(lua_State *L, const char *fname,
+                          corun_ProcessOptions *o, int run) {
   static const char *const spawn_keys[] = {"cwd", "env", "stdio",
                                            "kill_on_drop", NULL};
   static const char *const run_keys[] = {"cwd", "env", "stdin", NULL};
   const char *const *keys = run ? run_keys : spawn_keys;
   int anchor, i;
   size_t len;
-  o->cmd = corunL_checkcstring(L, o->fname, 1, "command", NULL);
+  memset(o, 0, sizeof *o);
+  o->cmd = corunL_checkcstring(L, fname, 1, "command", NULL);
   if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TTABLE)
-    corunL_typeerror(L, o->fname, 3, "table of options");
+    corunL_typeerror(L, fname, 3, "table of options");
   lua_settop(L, 3);
   lua_newtable(L);
   anchor = lua_gettop(L);
-  check_args(L, o, anchor);
+  check_args(L, fname, o, anchor);
   if (lua_isnil(L, 3))
     return;
   lua_pushnil(L);
@@ -378,157 +173,75 @@ static void check_options(lua_State *L, Options *o, int run) {
     for (i = 0; keys[i] != NULL && strcmp(keys[i], k) != 0; i++)
       ;
     if (keys[i] == NULL)
-      corunL_error(L, o->fname, "bad argument #3 (unknown option '%s')",
+      corunL_error(L, fname, "bad argument #3 (unknown option '%s')",
                    luaL_tolstring(L, -2, NULL));
     lua_pop(L, 1);
   }
   if (lua_getfield(L, 3, "cwd") != LUA_TNIL) {
     if (lua_type(L, -1) != LUA_TSTRING)
-      corunL_error(L, o->fname, "bad argument #3 (opts.cwd must be a "
+      corunL_error(L, fname, "bad argument #3 (opts.cwd must be a "
                    "string, got %s)", luaL_typename(L, -1));
     o->cwd = lua_tolstring(L, -1, &len);  /* anchored by opts */
-    corunL_check_nozero(L, o->fname, 3, "opts.cwd", o->cwd, len);
+    corunL_check_nozero(L, fname, 3, "opts.cwd", o->cwd, len);
   }
   if (lua_getfield(L, 3, "env") != LUA_TNIL)
-    check_env(L, o, anchor, lua_gettop(L));
+    check_env(L, fname, o, anchor, lua_gettop(L));
   if (lua_getfield(L, 3, "stdio") != LUA_TNIL)
-    check_stdio(L, o, lua_gettop(L));
+    check_stdio(L, fname, o, lua_gettop(L));
   if (lua_getfield(L, 3, "kill_on_drop") != LUA_TNIL) {
     if (lua_type(L, -1) != LUA_TBOOLEAN)
-      corunL_error(L, o->fname, "bad argument #3 (opts.kill_on_drop must "
+      corunL_error(L, fname, "bad argument #3 (opts.kill_on_drop must "
                    "be a boolean, got %s)", luaL_typename(L, -1));
     o->kill_on_drop = lua_toboolean(L, -1);
   }
   if (lua_getfield(L, 3, "stdin") != LUA_TNIL) {
     if (lua_type(L, -1) != LUA_TSTRING)
-      corunL_error(L, o->fname, "bad argument #3 (opts.stdin must be a "
+      corunL_error(L, fname, "bad argument #3 (opts.stdin must be a "
                    "string, got %s)", luaL_typename(L, -1));
     o->input = lua_tolstring(L, -1, &o->inlen);
     if (o->inlen > UINT_MAX)  /* one libuv buffer */
-      corunL_error(L, o->fname, "bad argument #3 (opts.stdin longer than "
+      corunL_error(L, fname, "bad argument #3 (opts.stdin longer than "
                    "%u bytes)", UINT_MAX);
   }
   lua_settop(L, anchor);
 }
 
-/* The libuv options for 'o'; 'stdio' has room for 3. */
-static void uv_options(const Options *o, uv_process_options_t *uo,
-                       uv_stdio_container_t *stdio) {
-  memset(uo, 0, sizeof *uo);
-  uo->exit_cb = on_child_exit;
-  uo->file = o->cmd;
-  uo->args = o->argv;
-  uo->env = o->env;
-  uo->cwd = o->cwd;
-  uo->stdio_count = 3;
-  uo->stdio = stdio;
-}
-
-/*
-** uv_spawn failed with 'rc': push nil and the error.  The child changes
-** to opts.cwd before it runs the command, and a failure of either comes
-** back as the same errno (ENOENT, EACCES...): when the directory cannot
-** be entered, the error is the directory's and names it; otherwise it
-** names the command.
-*/
-static int spawn_failed(lua_State *L, const Options *o, int rc) {
-  struct stat st;
-  int dir_rc = 0;
-  if (o->cwd != NULL) {
-    if (stat(o->cwd, &st) != 0)
-      dir_rc = uv_translate_sys_error(errno);
-    else if (!S_ISDIR(st.st_mode))
-      dir_rc = UV_ENOTDIR;
-    else if (faccessat(AT_FDCWD, o->cwd, X_OK, AT_EACCESS) != 0)
-      dir_rc = uv_translate_sys_error(errno);
-  }
-  if (dir_rc != 0)
-    return corun__io_fail(L, dir_rc, "cwd %s", o->cwd);
-  return corun__io_fail(L, rc, "%s", o->cmd);
-}
-
 /* ------------------------------------------------------------- spawn */
-
-/* Methods get the process (and their own name) by this. */
-static Process *check(lua_State *L, const char *fname) {
-  return (Process *)corunL_io_check(L, fname, CORUN_PROCESS, "process");
-}
-
-static Process *new_process(corun_Runtime *rt) {
-  Process *p = calloc(1, sizeof *p);
-  if (p == NULL)
-    return NULL;
-  corun__link_init(&p->io.res.link);  /* harmless to unlink if unopened */
-  corun__link_init(&p->io.all);
-  p->rt = rt;
-  p->handles = 1;  /* the process handle, initialised by uv_spawn */
-  return p;
-}
 
 /* corun.process.spawn(cmd, args[, opts]) -> process, or nil, err */
 static int l_spawn(lua_State *L) {
-  Options o;
+  static const char fname[] = "corun.process.spawn";
+  corun_ProcessOptions o;
   corun_Task *self;
-  corun_Io **box;
-  corun_Stream *pipes[3] = {NULL, NULL, NULL};
-  uv_stdio_container_t stdio[3];
-  uv_process_options_t uo;
-  Process *p = NULL;
-  int i, rc = 0, ud;
-  memset(&o, 0, sizeof o);
-  o.fname = "corun.process.spawn";
-  check_options(L, &o, 0);
-  self = corunL_task(L, o.fname);
-  corunL_io_ready(L, o.fname);
-  box = lua_newuserdatauv(L, sizeof *box, 3);  /* user values: pipes */
-  *box = NULL;
-  ud = lua_gettop(L);
-  for (i = 0; i < 3; i++) {  /* the pipes first: they are Lua objects */
-    stdio[i].flags = UV_INHERIT_FD;
-    stdio[i].data.fd = i;
-    if (o.stdio[i] == STDIO_NULL)
-      stdio[i].flags = UV_IGNORE;
-    else if (o.stdio[i] == STDIO_PIPE) {
-      corun__runtime_ignore_sigpipe();
-      if ((pipes[i] = corun__stream_alloc(self->rt, 1, &rc)) == NULL)
-        break;
-      corun__stream_push(L, pipes[i], self);
-      lua_setiuservalue(L, ud, i + 1);
-      stdio[i].flags = UV_CREATE_PIPE |
-                       (i == 0 ? UV_READABLE_PIPE : UV_WRITABLE_PIPE);
-      stdio[i].data.stream = corun__stream_handle(pipes[i]);
-    }
-  }
-  if (rc == 0 && (p = new_process(self->rt)) == NULL)
-    rc = UV_ENOMEM;
-  if (rc == 0) {
-    uv_options(&o, &uo, stdio);
-    if ((rc = uv_spawn(self->rt->loop, &p->handle, &uo)) != 0)
-      close_handle(p, (uv_handle_t *)&p->handle);
-  }
-  if (rc != 0) {  /* the pipes made so far are closed */
-    for (i = 0; i < 3; i++)
-      if (lua_getiuservalue(L, ud, i + 1) == LUA_TUSERDATA) {
-        corun_Io **sbox = lua_touserdata(L, -1);
-        if (*sbox != NULL)
-          corun__io_close(*sbox, 1);
-      }
-    return spawn_failed(L, &o, rc);
-  }
-  p->handle.data = p;
-  p->pid = p->handle.pid;
-  p->kill_on_drop = o.kill_on_drop;
-  uv_unref((uv_handle_t *)&p->handle);  /* referenced only while waited */
-  corun__io_open(self->rt, &p->io, self, process_close);
-  *box = &p->io;
-  p->io.box = box;
-  lua_settop(L, ud);
-  luaL_setmetatable(L, CORUN_PROCESS);
-  return 1;
+  check_options(L, fname, &o, 0);
+  self = corunL_task(L, fname);
+  corunL_io_ready(L, fname);
+  return corun__process_spawn(L, fname, self, &o);
 }
 
-/* proc.stdin, proc.stdout, proc.stderr, then the methods (upvalue 3;
-   upvalue 2 is the class's metatable: see corunL_checkself). */
+/* corun.process.run(cmd, args[, opts]) -> {status, signal, stdout,
+   stderr}, or nil, err */
+static int l_run(lua_State *L) {
+  static const char fname[] = "corun.process.run";
+  corun_ProcessOptions o;
+  corun_Task *self;
+  check_options(L, fname, &o, 1);
+  self = corunL_waiter(L, fname);
+  corunL_io_ready(L, fname);
+  return corun__process_run(L, fname, self, &o);
+}
+
+/* ----------------------------------------------------------- methods */
+
+/* Methods get the process (and their own name) by this. */
+static corun_Process *check(lua_State *L, const char *fname) {
+  return (corun_Process *)corunL_io_check(L, fname, CORUN_PROCESS,
+                                          "process");
+}
+
+/* proc.stdin, proc.stdout, proc.stderr (the process's user values 1, 2,
+   3: see io/process.h), then the methods (upvalue 3; upvalue 2 is the
+   class's metatable: see corunL_checkself). */
 static int p_index(lua_State *L) {
   corunL_checkself(L, "process:__index", CORUN_PROCESS);
   if (lua_type(L, 2) == LUA_TSTRING) {
@@ -545,297 +258,38 @@ static int p_index(lua_State *L) {
   return 1;
 }
 
-static void cancel_wait(corun_Waker w, void *ud) {
-  Process *p = ud;
-  if (p->waiter == w) {
-    p->waiter = 0;
-    uv_unref((uv_handle_t *)&p->handle);
-  }
-}
-
-static int push_status(lua_State *L, Process *p) {
-  lua_pushinteger(L, p->status);
-  lua_pushinteger(L, p->signal);
-  return 2;
-}
-
-static int k_wait(lua_State *L, int status, lua_KContext ctx) {
-  Process *p = (Process *)*(corun_Io **)lua_touserdata(L, 1);
-  (void)status; (void)ctx;
-  if (p == NULL || !p->exited)
-    return corun__io_fail(L, UV_ECANCELED, "the process was closed");
-  return push_status(L, p);
-}
-
 /* proc:wait() -> status, signal; closes proc.stdin first (as Tokio's
    wait does), unless it was moved to another task. */
 static int p_wait(lua_State *L) {
-  Process *p = check(L, "process:wait");
-  corun_Io **sbox;
-  if (p->exited)
-    return push_status(L, p);
-  if (p->waiter != 0)
-    return corunL_error(L, "process:wait", "another wait for this process "
-                        "is under way");
-  corunL_waiter(L, "process:wait");
-  lua_settop(L, 1);
-  if (lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA) {
-    sbox = lua_touserdata(L, -1);
-    if (*sbox != NULL && (*sbox)->owner == p->io.owner)
-      corun__io_close(*sbox, 0);
-  }
-  lua_settop(L, 1);
-  p->waiter = corun__io_prepare(L, "process:wait", cancel_wait, p);
-  uv_ref((uv_handle_t *)&p->handle);
-  return corun__wait_k(L, p->waiter, 1, k_wait);
+  static const char fname[] = "process:wait";
+  return corun__process_wait(L, fname, check(L, fname));
 }
 
 /* proc:kill([signal]) -> true, or nil, err; SIGTERM by default. */
 static int p_kill(lua_State *L) {
-  Process *p = check(L, "process:kill");
-  int sig = SIGTERM, rc;
+  static const char fname[] = "process:kill";
+  corun_Process *p = check(L, fname);
+  int sig = SIGTERM;
   if (lua_type(L, 2) == LUA_TNUMBER) {
     lua_Integer n = lua_tointeger(L, 2);
     if (!lua_isinteger(L, 2) || n < 0 || n > 64)
-      return corunL_error(L, "process:kill", "bad argument #2 (signal "
-                          "number must be an integer 0..64)");
+      return corunL_error(L, fname, "bad argument #2 (signal number must "
+                          "be an integer 0..64)");
     sig = (int)n;
   }
   else if (!lua_isnoneornil(L, 2))
-    sig = corunL_checksignal(L, "process:kill", 2);
-  if (p->exited)  /* its pid may belong to another process by now */
-    return corun__io_fail(L, UV_ESRCH, "pid %d has exited", p->pid);
-  if ((rc = uv_process_kill(&p->handle, sig)) != 0)
-    return corun__io_fail(L, rc, "pid %d", p->pid);
-  lua_pushboolean(L, 1);
-  return 1;
+    sig = corunL_checksignal(L, fname, 2);
+  return corun__process_kill(L, fname, p, sig);
 }
 
 static int p_pid(lua_State *L) {
-  lua_pushinteger(L, check(L, "process:pid")->pid);
+  lua_pushinteger(L, corun__process_pid(check(L, "process:pid")));
   return 1;
 }
 
 static int p_tostring(lua_State *L) {
-  Process *p = (Process *)corunL_io_peek(L, "process:__tostring",
-                                         CORUN_PROCESS);
-  if (p == NULL)
-    lua_pushliteral(L, "corun.Process (closed)");
-  else if (!p->exited)
-    lua_pushfstring(L, "corun.Process (pid %d, running)", p->pid);
-  else if (p->signal != 0)
-    lua_pushfstring(L, "corun.Process (pid %d, killed by signal %d)",
-                    p->pid, p->signal);
-  else
-    lua_pushfstring(L, "corun.Process (pid %d, exited with %d)", p->pid,
-                    p->status);
-  return 1;
-}
-
-/* The crossing: the process moves, and so do its pipes that its owner
-   still holds (a pipe already moved elsewhere stays where it is). */
-static void process_take(lua_State *L, int idx, corun_Task *t,
-                         lua_Integer id) {
-  corun_Io *io = *(corun_Io **)lua_touserdata(L, idx);
-  int i;
-  if (io == NULL)
-    return;
-  idx = lua_absindex(L, idx);
-  if (lua_checkstack(L, 2))
-    for (i = 1; i <= 3; i++) {
-      if (lua_getiuservalue(L, idx, i) == LUA_TUSERDATA) {
-        corun_Io *s = *(corun_Io **)lua_touserdata(L, -1);
-        if (s != NULL && s->owner == io->owner)
-          corun__io_class.take(L, lua_gettop(L), t, id);
-      }
-      lua_pop(L, 1);
-    }
-  corun__io_class.take(L, idx, t, id);
-}
-
-static const corun_Class process_class = {CORUN_CLASS_MOVE, process_take,
-                                          corun__io_owner};
-
-/* --------------------------------------------------------------- run */
-
-static void on_output_alloc(uv_handle_t *h, size_t suggested,
-                            uv_buf_t *buf) {
-  Process *p = h->data;
-  Output *out = &p->out[(uv_pipe_t *)h == &p->out[0].pipe ? 0 : 1];
-  (void)suggested;
-  corun__io_read_room(&out->buf, out->len, &out->cap, OUTPUT_CHUNK, buf);
-}
-
-static void on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-  Process *p = s->data;
-  Output *out = &p->out[(uv_pipe_t *)s == &p->out[0].pipe ? 0 : 1];
-  (void)buf;
-  if (n > 0)
-    out->len += (size_t)n;
-  if (n >= 0)
-    return;
-  if (n != UV_EOF && p->rerr == 0)
-    p->rerr = (int)n;
-  out->open = 0;
-  close_handle(p, (uv_handle_t *)s);
-  run_check(p);
-}
-
-static void on_input_written(uv_write_t *req, int status) {
-  Process *p = req->data;
-  (void)status;  /* a child that does not read its input is no error */
-  if (p->in_open) {
-    p->in_open = 0;
-    close_handle(p, (uv_handle_t *)&p->in);
-  }
-}
-
-static int push_output(lua_State *L, void *ud) {
-  Process *p = ud;
-  if (p->rerr != 0)
-    return corun__io_fail(L, p->rerr, "%s", p->cmd);
-  lua_createtable(L, 0, 4);
-  lua_pushinteger(L, p->status);
-  lua_setfield(L, -2, "status");
-  lua_pushinteger(L, p->signal);
-  lua_setfield(L, -2, "signal");
-  lua_pushlstring(L, p->out[0].buf != NULL ? p->out[0].buf : "",
-                  p->out[0].len);
-  lua_setfield(L, -2, "stdout");
-  lua_pushlstring(L, p->out[1].buf != NULL ? p->out[1].buf : "",
-                  p->out[1].len);
-  lua_setfield(L, -2, "stderr");
-  return 1;
-}
-
-/* Has run's child exited and have both outputs ended?  Then wake the
-   task (if it still waits) with the result, and close. */
-static void run_check(Process *p) {
-  if (!p->exited || p->out[0].open || p->out[1].open)
-    return;
-  if (p->waiter != 0) {
-    corun_Waker w = p->waiter;
-    p->waiter = 0;
-    corun__io_wake(p->rt, w, push_output, p);
-  }
-  corun__io_close(&p->io, 0);
-}
-
-/* run's task stopped waiting: kill the child, stop reading; the record
-   closes once the child has been reaped. */
-static void cancel_run(corun_Waker w, void *ud) {
-  Process *p = ud;
-  (void)w;
-  p->waiter = 0;
-  if (!p->exited)
-    kill_child(p);
-  close_pipes(p);
-  uv_unref((uv_handle_t *)&p->handle);
-  run_check(p);
-}
-
-static int k_run(lua_State *L, int status, lua_KContext ctx) {
-  (void)status;
-  corun__wait_check(L, (int)ctx);  /* no memory for the result: raise */
-  if (lua_gettop(L) > (int)ctx)
-    return lua_gettop(L) - (int)ctx;
-  return corun__io_fail(L, UV_ECANCELED, "the process was closed");
-}
-
-/* Start reading run's outputs and writing its input.  What fails to
-   start is closed: a read, with its error kept for the result; the input,
-   by closing the child's stdin. */
-static void run_start(Process *p, const Options *o) {
-  uv_buf_t buf;
-  int i, rc;
-  for (i = 0; i < 2; i++)
-    if ((rc = uv_read_start((uv_stream_t *)&p->out[i].pipe,
-                            on_output_alloc, on_output)) != 0) {
-      p->rerr = rc;
-      p->out[i].open = 0;
-      close_handle(p, (uv_handle_t *)&p->out[i].pipe);
-    }
-  if (!p->in_open)
-    return;
-  p->write.data = p;
-  if (o->inlen > 0) {
-    if ((p->input = malloc(o->inlen)) == NULL)
-      p->rerr = UV_ENOMEM;
-    else {
-      memcpy(p->input, o->input, o->inlen);
-      buf = uv_buf_init(p->input, (unsigned)o->inlen);
-      if (uv_write(&p->write, (uv_stream_t *)&p->in, &buf, 1,
-                   on_input_written) == 0)
-        return;
-    }
-  }
-  on_input_written(&p->write, 0);  /* the child reads the end */
-}
-
-/* corun.process.run(cmd, args[, opts]) -> {status, signal, stdout,
-   stderr}, or nil, err */
-static int l_run(lua_State *L) {
-  Options o;
-  corun_Task *self;
-  corun_Runtime *rt;
-  uv_stdio_container_t stdio[3];
-  uv_process_options_t uo;
-  Process *p;
-  int i, rc = 0, spawned = 0;
-  memset(&o, 0, sizeof o);
-  o.fname = "corun.process.run";
-  check_options(L, &o, 1);
-  self = corunL_waiter(L, o.fname);
-  corunL_io_ready(L, o.fname);
-  rt = self->rt;
-  corun__runtime_ignore_sigpipe();
-  if ((p = new_process(rt)) == NULL ||
-      (p->cmd = malloc(strlen(o.cmd) + 1)) == NULL) {
-    free(p);
-    return corun__io_fail(L, UV_ENOMEM, "%s", o.cmd);
-  }
-  strcpy(p->cmd, o.cmd);
-  p->is_run = 1;
-  stdio[0].flags = UV_IGNORE;
-  if (o.input != NULL && (rc = uv_pipe_init(rt->loop, &p->in, 0)) == 0) {
-    p->handles++;
-    p->in_open = 1;
-    p->in.data = p;
-    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-    stdio[0].data.stream = (uv_stream_t *)&p->in;
-  }
-  for (i = 0; i < 2 && rc == 0; i++)
-    if ((rc = uv_pipe_init(rt->loop, &p->out[i].pipe, 0)) == 0) {
-      p->handles++;
-      p->out[i].open = 1;
-      p->out[i].pipe.data = p;
-      stdio[i + 1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-      stdio[i + 1].data.stream = (uv_stream_t *)&p->out[i].pipe;
-    }
-  if (rc == 0) {
-    uv_options(&o, &uo, stdio);
-    spawned = 1;  /* even when it fails, uv_spawn initialises the handle */
-    rc = uv_spawn(rt->loop, &p->handle, &uo);
-  }
-  if (rc != 0) {
-    close_pipes(p);
-    if (spawned)
-      close_handle(p, (uv_handle_t *)&p->handle);
-    else
-      unhold(p);
-    return spawn_failed(L, &o, rc);
-  }
-  p->handle.data = p;
-  p->pid = p->handle.pid;
-  corun__io_open(rt, &p->io, self, process_close);
-  run_start(p, &o);
-  p->waiter = corun_wait_prepare(L, cancel_run, p);
-  if (p->waiter == 0) {
-    cancel_run(0, p);
-    return corunL_error(L, o.fname, "%s", corun_errmsg(L));
-  }
-  lua_settop(L, 0);
-  return corun__wait_k(L, p->waiter, 0, k_run);
+  corun_Io *io = corunL_io_peek(L, "process:__tostring", CORUN_PROCESS);
+  return corun__process_tostring(L, (corun_Process *)io);
 }
 
 /* -------------------------------------------------------------- open */
@@ -861,7 +315,7 @@ void corunL_open_process(lua_State *L) {
   lua_getfield(L, -1, "__index");   /* state mt state mt methods */
   lua_pushcclosure(L, p_index, 3);
   lua_setfield(L, -2, "__index");
-  corunL_setcrossing(L, &process_class);
+  corunL_setcrossing(L, &corun__process_class);
   lua_pop(L, 1);
   lua_newtable(L);
   lua_pushvalue(L, -2);
