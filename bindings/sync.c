@@ -29,7 +29,7 @@
 typedef struct Owned {
   corun_Resource res;     /* in its owner's list while held */
   void *object;           /* borrows: the corun_Semaphore or corun_Mutex */
-  lua_Integer k;          /* permits held (a guard: 1) */
+  lua_Integer k;          /* permits held (a guard: 0) */
   lua_Integer moved_to;   /* moved into this task, or 0 */
   lua_Integer owner;      /* the task that may use it (the one that got it
                              or the one it moved to), or 0: any */

@@ -13,7 +13,9 @@
 **
 ** A runtime belongs to one Lua state (lua_newstate); every function takes
 ** any thread of that state.  Several states may each have a runtime, in
-** one thread of the process; corun keeps no global state.  Functions that
+** one thread of the process; corun keeps no global state but one table:
+** the signal actions corun.signal.wait replaces are process-wide, and
+** corun keeps what they were behind a mutex (io/signal.c).  Functions that
 ** return an int return CORUN_OK or one of the error codes below, never
 ** raise and never abort; after an error, corun_errmsg says what went
 ** wrong.  docs/embedding.md walks through examples/embed/host.c.

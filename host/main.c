@@ -5,7 +5,7 @@
 **   corun [options] [script [args]]
 **
 ** As in lua.c, main() only creates the state and runs pmain() in protected
-** mode; report() prints "corun: message".  Ctrl-C is handled by the
+** mode; message() prints "corun: message".  Ctrl-C is handled by the
 ** runtime (it cancels the main task; the exit status is then 130).
 */
 #include <stdio.h>

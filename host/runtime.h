@@ -34,8 +34,8 @@ struct corun_Hook {
 };
 
 /*
-** The anchor thread's stack: the task table, the JoinHandle metatable,
-** then the coroutine pool: 'npool' idle coroutines, and above them the
+** The anchor thread's stack: the task table, the JoinHandle metatable and
+** its variant for panicked tasks, then the coroutine pool: 'npool' idle coroutines, and above them the
 ** coroutines of running tasks that have not waited yet ("busy"), the
 ** innermost lowest.  A task that finishes without waiting thus never moves
 ** its coroutine: it becomes idle where it is.  Only a task that waits
@@ -66,8 +66,8 @@ struct corun_Runtime {
   lua_State *S;           /* scheduler thread: the stack callbacks use */
   int S_ref;              /* registry ref of S */
   lua_State *A;           /* anchor thread: it never runs; its stack holds
-                             ANCHOR_TASKS, ANCHOR_META, then the pool of
-                             idle coroutines */
+                             ANCHOR_TASKS, ANCHOR_META, ANCHOR_PANIC, then
+                             the pool of idle coroutines */
   int A_ref;              /* registry ref of A */
   int nslots;             /* slots used in the task table */
   int *free_slots;        /* owns: task table slots free for reuse */

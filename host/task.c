@@ -682,7 +682,8 @@ int corun__task_nest_push(corun_Task *t, lua_State *co) {
   return 0;
 }
 
-/* The wait passed through the innermost recorded coroutine is over. */
+/* The wait passed through the outermost recorded coroutine is over (the
+   resume that ends it runs from outside in). */
 void corun__task_nest_pop(corun_Task *t) {
   if (t->nest != NULL && t->nest->n > 0)
     t->nest->n--;

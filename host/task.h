@@ -4,8 +4,9 @@
 ** A task is a full userdata (so Lua's collector owns its memory) whose
 ** metatable is "corun.JoinHandle": the record and the handle are one
 ** object.  While a task is not done, the runtime anchors it in its task
-** table (registry ref 'ref'); once done, only Lua references to the handle
-** keep it, so a dropped handle frees the record.
+** table (its slot 'ref' in the anchor thread's table, runtime.h); once
+** done, only Lua references to the handle keep it, so a dropped handle
+** frees the record (a JoinSet member stays anchored until it is joined).
 **
 ** User values of the task userdata, by state:
 **   NEW       1 = function, 2..nvalues+1 = arguments

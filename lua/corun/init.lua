@@ -11,16 +11,11 @@ for name, fn in pairs(core.coroutine) do
   coroutine[name] = fn
 end
 
+-- The module is what the core registers, but for the coroutine functions
+-- installed above.
 local corun = {}
-for _, name in ipairs {
-  "run", "spawn", "task_id", "yield_now", "live_tasks",
-  "sleep", "sleep_until", "now", "timeout", "interval", "clock",
-  "join", "try_join", "select", "JoinSet",
-  "Semaphore", "Mutex", "Notify", "channel",
-  "net", "dns", "fs", "process", "signal",
-  "version",
-} do
-  corun[name] = core[name]
+for name, value in pairs(core) do
+  if name ~= "coroutine" then corun[name] = value end
 end
 
 return corun
