@@ -1,6 +1,7 @@
 /*
-** stream.h - corun.Stream (stream.c) for the bindings that make streams:
-** TCP connections (net.c) and pipes to child processes.
+** stream.h - corun.Stream (stream.c): a byte stream on a libuv stream
+** handle.  Made by TCP (tcp.c: connections) and for the pipes to child
+** processes; its operations are called by the bindings of corun.Stream.
 */
 #ifndef CORUN_STREAM_H
 #define CORUN_STREAM_H
@@ -12,7 +13,11 @@
                                         stream took to go out (also at the
                                         end of corun.run) */
 
+/* Opaque.  It begins with its corun_Io: the corun_Io of an object of
+   class CORUN_STREAM (corunL_io_check's answer) is its corun_Stream. */
 typedef struct corun_Stream corun_Stream;
+
+/* ------------------------------------------------------------ making */
 
 /* A stream around a new TCP (pipe = 0) or pipe handle on rt's loop, not
    yet a Lua object; NULL with '*err' set if libuv refuses. */
@@ -26,5 +31,43 @@ void corun__stream_discard(corun_Stream *s);
 void corun__stream_push(lua_State *L, corun_Stream *s, corun_Task *owner);
 void corun__stream_push_pending(lua_State *L, corun_Stream *s,
                                 corun_Task *waiter);
+
+/* -------------------------------------------------------- operations */
+
+/*
+** The methods of corun.Stream, for the bindings, which have checked the
+** arguments: 's' is open, the running task may use it, and its userdata
+** is at index 1 of L (a wait finds it there again when it ends: the
+** stream may have been closed meanwhile).  Each returns the number of
+** results pushed (API.md's shape: nil, err on failure), or suspends the
+** task.  'fname' names the method in the errors it raises (misuse only
+** the stream can see, a wait refused); it must outlive the call (a
+** literal): a read uses it again after waiting.
+*/
+
+/* read(want): up to 'want' (>= 1) bytes, as soon as some are there; nil
+   at the end of the stream. */
+int corun__stream_read(lua_State *L, const char *fname, corun_Stream *s,
+                       lua_Integer want);
+/* read_line(): the next line without its "\n" or "\r\n"; the last line
+   without one; nil at the end of the stream. */
+int corun__stream_read_line(lua_State *L, const char *fname,
+                            corun_Stream *s);
+/* write(data): true once the stream took the 'len' bytes at 'data'
+   (borrowed for the call); waits while too much is queued. */
+int corun__stream_write(lua_State *L, const char *fname, corun_Stream *s,
+                        const char *data, size_t len);
+/* shutdown(): end the writing side once what was taken has gone out; true
+   then. */
+int corun__stream_shutdown(lua_State *L, const char *fname,
+                           corun_Stream *s);
+/* peer(), address(): host, port of the other end, of this end (a TCP
+   connection only). */
+int corun__stream_peer(lua_State *L, const char *fname, corun_Stream *s);
+int corun__stream_address(lua_State *L, const char *fname,
+                          corun_Stream *s);
+/* __tostring of an open stream: "corun.Stream (tcp, N bytes buffered)". */
+int corun__stream_tostring(lua_State *L, const char *fname,
+                           corun_Stream *s);
 
 #endif

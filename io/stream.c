@@ -1,0 +1,461 @@
+/*
+** stream.c - corun.Stream (stream.h): a byte stream on a libuv stream
+** handle (a TCP connection, or a pipe to a child process).
+**
+** Reading: libuv reads into the stream's buffer while somebody waits or
+** the buffer holds less than READ_HIGH (then it stops: backpressure on the
+** peer); read and read_line take from the buffer and wait only when it
+** cannot answer.  Writing: uv_try_write first; what is left is copied into
+** a write request, and write returns true at once ("taken") unless libuv
+** queues more than WRITE_HIGH, then it waits until the queue drains.  A
+** write error is kept and returned by the next write (or shutdown).
+** Closing waits for the writes already taken (they are never dropped),
+** unless the runtime itself is closing.
+*/
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "stream.h"
+
+#define READ_CHUNK 65536             /* room offered to each uv read */
+#define READ_HIGH (256 * 1024)      /* buffered: stop reading above */
+#define LINE_MAX_BYTES (1024 * 1024) /* longest line read_line accepts */
+#define WRITE_HIGH (256 * 1024)     /* write waits above this queue */
+
+struct corun_Stream {
+  corun_Io io;            /* first: the object's life (io.h) */
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h;                    /* the libuv handle, freed in on_closed */
+  corun_Runtime *rt;      /* borrows: valid while not closing */
+  int is_pipe;            /* 'h' is a pipe (else a TCP socket) */
+  char *buf;              /* owns: bytes read, not returned yet */
+  size_t len;             /* bytes in 'buf' */
+  size_t cap;             /* size of 'buf' */
+  int eof;                /* the peer ended its side */
+  int rerr;               /* a read failed (libuv code), sticky */
+  int werr;               /* a write failed (libuv code), sticky */
+  int reading;            /* uv_read_start is on */
+  corun_Waker reader;     /* waits in read or read_line, or 0 */
+  corun_Waker writer;     /* waits for the write queue, or 0 */
+  unsigned nwrites;       /* write requests libuv has not finished */
+  int handle_closed;      /* uv_close was called */
+  uv_timer_t linger;      /* a graceful close is forced when it fires */
+  int linger_on;          /* 'linger' was initialised */
+  int open_handles;       /* handles not closed yet: freed at 0 */
+};
+
+/* A write libuv could not take at once: the bytes left, copied. */
+typedef struct WriteReq {
+  uv_write_t req;         /* the libuv request (first: the cast back) */
+  corun_Stream *s;        /* borrows: the stream frees only after it */
+  char data[];            /* the bytes, owned by the request */
+} WriteReq;
+
+/* A wake with no values: the woken continuation looks at the stream. */
+static int push_nothing(lua_State *L, void *ud) {
+  (void)L; (void)ud;
+  return 0;
+}
+
+/* The stream boxed at index 1, or NULL if it was closed. */
+static corun_Stream *self_of(lua_State *L) {
+  return (corun_Stream *)*(corun_Io **)lua_touserdata(L, 1);
+}
+
+/* ------------------------------------------------------------ life */
+
+static void on_closed(uv_handle_t *handle) {
+  corun_Stream *s = handle->data;
+  if (--s->open_handles > 0)
+    return;
+  free(s->buf);
+  free(s);
+}
+
+/* Close the handle now (writes still queued are dropped) and free it. */
+static void really_close(corun_Stream *s) {
+  if (s->handle_closed)
+    return;
+  s->handle_closed = 1;
+  corun__io_done(&s->io);
+  if (s->linger_on) {
+    uv_timer_stop(&s->linger);
+    uv_close((uv_handle_t *)&s->linger, on_closed);
+  }
+  uv_close(&s->h.handle, on_closed);
+}
+
+/* The writes of a closed stream did not go out in time: the peer does not
+   read.  Drop them, so that a server does not keep its descriptor. */
+static void on_linger(uv_timer_t *timer) {
+  really_close(timer->data);
+}
+
+/* The stream's close (corun_Io.close): whoever waits wakes and finds it
+   closed; the handle closes once the writes taken have gone out (at most
+   CORUN_STREAM_LINGER_MS), at once if 'force'. */
+static void stream_close(corun_Io *io, int force) {
+  corun_Stream *s = (corun_Stream *)io;
+  corun__io_wake_slot(s->rt, &s->reader, push_nothing, NULL);
+  corun__io_wake_slot(s->rt, &s->writer, push_nothing, NULL);
+  if (s->reading) {
+    uv_read_stop(&s->h.stream);
+    s->reading = 0;
+  }
+  if (force || s->nwrites == 0)
+    really_close(s);
+  else if (uv_timer_init(s->rt->loop, &s->linger) == 0) {
+    /* on_write closes it once the writes taken have gone out, or
+       on_linger after CORUN_STREAM_LINGER_MS */
+    s->linger_on = 1;
+    s->open_handles++;
+    s->linger.data = s;
+    uv_timer_start(&s->linger, on_linger, CORUN_STREAM_LINGER_MS, 0);
+  }
+}
+
+corun_Stream *corun__stream_alloc(corun_Runtime *rt, int pipe, int *err) {
+  corun_Stream *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    *err = UV_ENOMEM;
+    return NULL;
+  }
+  s->rt = rt;
+  s->is_pipe = pipe;
+  s->open_handles = 1;
+  *err = pipe ? uv_pipe_init(rt->loop, &s->h.pipe, 0)
+              : uv_tcp_init(rt->loop, &s->h.tcp);
+  if (*err != 0) {
+    free(s);
+    return NULL;
+  }
+  s->h.handle.data = s;
+  return s;
+}
+
+uv_stream_t *corun__stream_handle(corun_Stream *s) {
+  return &s->h.stream;
+}
+
+/* A stream that never became a Lua object: close its handle, free it. */
+void corun__stream_discard(corun_Stream *s) {
+  s->handle_closed = 1;
+  uv_close(&s->h.handle, on_closed);
+}
+
+void corun__stream_push(lua_State *L, corun_Stream *s, corun_Task *owner) {
+  corun__io_open(s->rt, &s->io, owner, stream_close);
+  corun__io_push(L, &s->io, CORUN_STREAM);
+}
+
+void corun__stream_push_pending(lua_State *L, corun_Stream *s,
+                                corun_Task *waiter) {
+  corun__io_open_pending(s->rt, &s->io, waiter, stream_close);
+  corun__io_push(L, &s->io, CORUN_STREAM);
+}
+
+/* A waiting task stopped waiting (cancelled, timed out): forget it. */
+static void cancel_wait(corun_Waker w, void *ud) {
+  corun_Stream *s = ud;
+  if (s->reader == w)
+    s->reader = 0;
+  if (s->writer == w)
+    s->writer = 0;
+}
+
+/* ---------------------------------------------------------- reading */
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
+  corun_Stream *s = handle->data;
+  (void)suggested;
+  corun__io_read_room(&s->buf, s->len, &s->cap, READ_CHUNK, buf);
+}
+
+/* Bytes came (or the end, or an error): keep them, stop reading when the
+   buffer is full enough and nobody waits, wake the reader. */
+static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
+  corun_Stream *s = stream->data;
+  (void)buf;
+  if (n > 0)
+    s->len += (size_t)n;
+  else if (n == UV_EOF)
+    s->eof = 1;
+  else if (n < 0)
+    s->rerr = (int)n;
+  if (n < 0 || (s->reader == 0 && s->len >= READ_HIGH) ||
+      s->len >= LINE_MAX_BYTES) {
+    uv_read_stop(stream);
+    s->reading = 0;
+  }
+  corun__io_wake_slot(s->rt, &s->reader, push_nothing, NULL);
+}
+
+static int start_reading(corun_Stream *s) {
+  int rc;
+  if (s->reading || s->eof || s->rerr)
+    return 0;
+  if ((rc = uv_read_start(&s->h.stream, on_alloc, on_read)) == 0)
+    s->reading = 1;
+  return rc;
+}
+
+/* Take 'n' bytes from the front of the buffer onto L, and drop 'skip'
+   more (a line's end); reading starts again below READ_HIGH. */
+static void take(lua_State *L, corun_Stream *s, size_t n, size_t skip) {
+  lua_pushlstring(L, s->buf, n);
+  n += skip;
+  memmove(s->buf, s->buf + n, s->len - n);
+  s->len -= n;
+  if (s->len < READ_HIGH)
+    start_reading(s);
+}
+
+static int read_step(lua_State *L, corun_Stream *s, const char *fname);
+
+/* A read woke ('ctx': its fname): answer, or wait again. */
+static int k_read(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  corun__wait_check(L, 3);
+  return read_step(L, self_of(L), (const char *)ctx);
+}
+
+/*
+** Stack: self want line.  Answer from the buffer, or wait for more: the
+** bytes read so far ('want' at most), or the next line ('line'); nil at
+** the end; nil, err if the stream failed or was closed ('s' NULL) while
+** the task waited.
+*/
+static int read_step(lua_State *L, corun_Stream *s, const char *fname) {
+  lua_Integer want = lua_tointeger(L, 2);
+  int line = lua_toboolean(L, 3), rc;
+  corun_Waker w;
+  if (s == NULL)
+    return corun__io_fail(L, UV_ECANCELED, "the connection was closed");
+  if (line && s->len > 0) {
+    char *nl = memchr(s->buf, '\n', s->len);
+    if (nl != NULL) {
+      size_t n = (size_t)(nl - s->buf);
+      take(L, s, n > 0 && nl[-1] == '\r' ? n - 1 : n,
+           n > 0 && nl[-1] == '\r' ? 2 : 1);
+      return 1;
+    }
+    if (s->len >= LINE_MAX_BYTES)
+      return corun__io_fail(L, UV_E2BIG, "line longer than %d bytes",
+                            LINE_MAX_BYTES);
+    if (s->eof || s->rerr) {  /* the last line, without its end */
+      take(L, s, s->len, 0);
+      return 1;
+    }
+  }
+  else if (s->len > 0) {
+    take(L, s, (size_t)want < s->len ? (size_t)want : s->len, 0);
+    return 1;
+  }
+  if (s->rerr)
+    return corun__io_fail(L, s->rerr, NULL);
+  if (s->eof) {
+    lua_pushnil(L);
+    return 1;
+  }
+  if (s->reader != 0) {  /* another branch of the task reads already */
+    lua_pushfstring(L, "%s: another read is already waiting on this "
+                    "connection", fname);
+    return lua_error(L);  /* no position: the message names the method */
+  }
+  if ((rc = start_reading(s)) != 0)
+    return corun__io_fail(L, rc, NULL);
+  w = corun__io_prepare(L, fname, cancel_wait, s);
+  s->reader = w;
+  return corun__wait_k(L, w, (lua_KContext)(intptr_t)fname, k_read);
+}
+
+/* Stack: self [args].  Leave self want line, then read. */
+static int read_start(lua_State *L, const char *fname, corun_Stream *s,
+                      lua_Integer want, int line) {
+  lua_settop(L, 1);
+  lua_pushinteger(L, want);
+  lua_pushboolean(L, line);
+  return read_step(L, s, fname);
+}
+
+int corun__stream_read(lua_State *L, const char *fname, corun_Stream *s,
+                       lua_Integer want) {
+  return read_start(L, fname, s, want, 0);
+}
+
+int corun__stream_read_line(lua_State *L, const char *fname,
+                            corun_Stream *s) {
+  return read_start(L, fname, s, LUA_MAXINTEGER, 1);
+}
+
+/* ---------------------------------------------------------- writing */
+
+/* A write request ended: keep its error; close the stream if it was the
+   last a closed stream waited for; wake the writer once the queue is
+   down to half of WRITE_HIGH. */
+static void on_write(uv_write_t *req, int status) {
+  WriteReq *wr = (WriteReq *)req;
+  corun_Stream *s = wr->s;
+  free(wr);
+  s->nwrites--;
+  if (status < 0 && s->werr == 0)
+    s->werr = status;
+  if (s->io.closing) {
+    if (s->nwrites == 0)
+      really_close(s);
+    return;
+  }
+  if (uv_stream_get_write_queue_size(&s->h.stream) <= WRITE_HIGH / 2)
+    corun__io_wake_slot(s->rt, &s->writer, push_nothing, NULL);
+}
+
+/* A write woke: the queue drained (true), or the stream failed or was
+   closed (nil, err). */
+static int k_write(lua_State *L, int status, lua_KContext ctx) {
+  corun_Stream *s = self_of(L);
+  (void)status; (void)ctx;
+  corun__wait_check(L, 1);
+  if (s == NULL)  /* closed meanwhile: what was taken still goes out */
+    return corun__io_fail(L, UV_ECANCELED, "the connection was closed");
+  if (s->werr != 0)
+    return corun__io_fail(L, s->werr, NULL);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int corun__stream_write(lua_State *L, const char *fname, corun_Stream *s,
+                        const char *data, size_t len) {
+  size_t off = 0;
+  WriteReq *wr;
+  uv_buf_t buf;
+  int rc;
+  if (s->werr != 0)
+    return corun__io_fail(L, s->werr, NULL);
+  if (len > UINT_MAX)  /* one libuv buffer */
+    return corun__io_fail(L, UV_E2BIG, "write of more than %u bytes at once",
+                          UINT_MAX);
+  if (s->writer != 0) {  /* another branch waits in write: keep order */
+    lua_pushfstring(L, "%s: another write is already waiting on this "
+                    "connection", fname);
+    return lua_error(L);  /* no position: the message names the method */
+  }
+  if (s->nwrites == 0 && len > 0) {  /* nothing queued: write at once */
+    buf = uv_buf_init((char *)data, (unsigned)len);
+    rc = uv_try_write(&s->h.stream, &buf, 1);
+    if (rc >= 0)
+      off = (size_t)rc;
+    else if (rc != UV_EAGAIN && rc != UV_ENOSYS)
+      return corun__io_fail(L, rc, NULL);
+  }
+  if (off < len) {
+    if ((wr = malloc(sizeof *wr + (len - off))) == NULL)
+      return corun__io_fail(L, UV_ENOMEM, NULL);
+    memcpy(wr->data, data + off, len - off);
+    wr->s = s;
+    buf = uv_buf_init(wr->data, (unsigned)(len - off));
+    if ((rc = uv_write(&wr->req, &s->h.stream, &buf, 1, on_write)) != 0) {
+      free(wr);
+      return corun__io_fail(L, rc, NULL);
+    }
+    s->nwrites++;
+    if (uv_stream_get_write_queue_size(&s->h.stream) > WRITE_HIGH &&
+        lua_isyieldable(L)) {  /* else it is taken whole: no wait */
+      corun_Waker w = corun__io_prepare(L, fname, cancel_wait, s);
+      s->writer = w;
+      lua_settop(L, 1);
+      return corun__wait_k(L, w, 0, k_write);
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ------------------------------------------------------------ shutdown */
+
+/* A shutdown under way: shared by the waiting task and libuv's callback,
+   which frees it. */
+typedef struct ShutReq {
+  uv_shutdown_t req;      /* the libuv request (first: the cast back) */
+  corun_Runtime *rt;      /* borrows: valid unless orphaned */
+  corun_Waker w;          /* the task waiting for it */
+  int orphaned;           /* the task stopped waiting */
+  int status;             /* libuv's answer */
+} ShutReq;
+
+static int push_shut(lua_State *L, void *ud) {
+  ShutReq *r = ud;
+  if (r->status < 0)
+    return corun__io_fail(L, r->status, NULL);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  ShutReq *r = (ShutReq *)req;
+  if (!r->orphaned) {
+    r->status = status;
+    corun__io_wake(r->rt, r->w, push_shut, r);
+  }
+  free(r);
+}
+
+static void cancel_shutdown(corun_Waker w, void *ud) {
+  (void)w;
+  ((ShutReq *)ud)->orphaned = 1;
+}
+
+int corun__stream_shutdown(lua_State *L, const char *fname,
+                           corun_Stream *s) {
+  ShutReq *r = calloc(1, sizeof *r);
+  int rc = 0;
+  if (r == NULL)
+    return corun__io_fail(L, UV_ENOMEM, NULL);
+  if (s->werr != 0 || (rc = uv_shutdown(&r->req, &s->h.stream,
+                                         on_shutdown)) != 0) {
+    free(r);
+    return corun__io_fail(L, s->werr != 0 ? s->werr : rc, NULL);
+  }
+  r->rt = s->rt;
+  return corun__io_wait_request(L, fname, cancel_shutdown, r, &r->orphaned,
+                                &r->w);
+}
+
+/* ----------------------------------------------------------- names */
+
+/* host, port of one end of a TCP connection. */
+static int name(lua_State *L, corun_Stream *s, int peer) {
+  struct sockaddr_storage sa;
+  int len = sizeof sa, rc;
+  if (s->is_pipe)
+    return corun__io_fail(L, UV_ENOTSUP, "not a TCP connection");
+  rc = peer ? uv_tcp_getpeername(&s->h.tcp, (struct sockaddr *)&sa, &len)
+            : uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *)&sa, &len);
+  if (rc != 0)
+    return corun__io_fail(L, rc, NULL);
+  corun__io_push_addr(L, (struct sockaddr *)&sa);
+  return 2;
+}
+
+int corun__stream_peer(lua_State *L, const char *fname, corun_Stream *s) {
+  (void)fname;
+  return name(L, s, 1);
+}
+
+int corun__stream_address(lua_State *L, const char *fname,
+                          corun_Stream *s) {
+  (void)fname;
+  return name(L, s, 0);
+}
+
+int corun__stream_tostring(lua_State *L, const char *fname,
+                           corun_Stream *s) {
+  (void)fname;
+  lua_pushfstring(L, "corun.Stream (%s, %I bytes buffered)",
+                  s->is_pipe ? "pipe" : "tcp", (LUAI_UACINT)s->len);
+  return 1;
+}
