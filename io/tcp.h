@@ -1,0 +1,51 @@
+/*
+** tcp.h - TCP (tcp.c): connecting (a corun.Stream), listening (a
+** corun.Server, which accepts connections) and name look-ups, for the
+** bindings of corun.net, corun.Server and corun.dns.
+*/
+#ifndef CORUN_TCP_H
+#define CORUN_TCP_H
+
+#include "io.h"
+
+#define CORUN_SERVER "corun.Server"
+
+/* Opaque.  It begins with its corun_Io: the corun_Io of an object of
+   class CORUN_SERVER (corunL_io_check's answer) is its corun_Server. */
+typedef struct corun_Server corun_Server;
+
+/*
+** The operations, for the bindings, which have checked the arguments and
+** the running task (see each).  Each returns the number of results pushed
+** (API.md's shape: nil, err on failure), or suspends the task.  'fname'
+** names the function in the errors it raises (a wait refused, out of
+** memory, misuse only TCP can see); it must outlive the call (a literal):
+** accept uses it again after waiting.
+*/
+
+/* corun.net.connect: a connection to host:port (a name is looked up and
+   each address tried in turn).  The running task may wait. */
+int corun__tcp_connect(lua_State *L, const char *fname, const char *host,
+                       int port);
+
+/* corun.net.listen: a server listening on host:port, owned by the running
+   task 'self' (corun__io_ready was called).  A name is looked up first:
+   only then must the task be able to wait. */
+int corun__tcp_listen(lua_State *L, const char *fname, corun_Task *self,
+                      const char *host, int port, int backlog);
+
+/* corun.dns.resolve: the addresses of 'host', a list of strings without
+   duplicates.  The running task may wait. */
+int corun__tcp_resolve(lua_State *L, const char *fname, const char *host);
+
+/* The methods of corun.Server: 'sv' is open, the running task may use it,
+   and its userdata is at index 1 of L.  accept: the next connection,
+   waiting for one; address: host, port it listens on; tostring (any task
+   may): "corun.Server (host:port)". */
+int corun__tcp_accept(lua_State *L, const char *fname, corun_Server *sv);
+int corun__tcp_server_address(lua_State *L, const char *fname,
+                              corun_Server *sv);
+int corun__tcp_server_tostring(lua_State *L, const char *fname,
+                               corun_Server *sv);
+
+#endif
