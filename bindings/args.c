@@ -9,12 +9,8 @@
 /* Raise "fname: <formatted message>". */
 int corunL_error(lua_State *L, const char *fname, const char *fmt, ...) {
   va_list ap;
-  lua_pushfstring(L, "%s: ", fname);
   va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
-  lua_concat(L, 2);
-  return lua_error(L);
+  return corun__verror(L, fname, fmt, ap);  /* does not return */
 }
 
 /* Raise "fname: bad argument #arg (expected expected, got <type>)". */

@@ -2,13 +2,13 @@
 ** channel.c - corun.channel([capacity]) -> Sender, Receiver.
 **
 ** Messages are copied into the channel when sent (the crossing rules of
-** transfer.c) and queued in a ring (host/channel.c).  The Sender is shared: each task that holds it
-** holds its own reference (made when the sender crosses into the task,
-** released at the task's end or by tx:close(); host/channel.c); when the
-** last is released, or the Sender itself is collected, recv returns nil
-** once the queue is drained.  The Receiver is owned by one task and moves
-** with spawn; its owner's end, its <close> and its collection close the
-** channel and let go of the queued messages at once.
+** transfer.c) and queued in a ring (host/channel.c).  The Sender is shared:
+** each task that holds it holds its own reference (made when the sender crosses
+** into the task, released at the task's end or by tx:close(); host/channel.c);
+** when the last is released, or the Sender itself is collected, recv returns
+** nil once the queue is drained.  The Receiver is owned by one task and moves
+** with spawn; its owner's end, its <close> and its collection close the channel
+** and let go of the queued messages at once.
 */
 #include <lauxlib.h>
 #include "../host/channel.h"

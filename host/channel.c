@@ -1,23 +1,23 @@
 /*
-** channel.c - channels: the queue of messages, who waits and who is
-** woken, and the sender references.
+** channel.c - channels: the queue of messages, who waits and who is woken, and
+** the sender references.
 **
 ** Messages are copied into the channel when sent (corun__channel_copy: the
-** crossing rules of transfer.c) and queued in a ring: the array part of a
-** table (user value 1 of the channel), which grows by doubling, in
-** protected mode, and is let go of when a long queue drains; queuing or
-** taking a message never allocates otherwise.  A sender finding the channel full waits in a FIFO and
-** is handed a reserved slot when one frees up, so no later sender takes
-** it; a granted sender cancelled before it runs gives the slot to the next
-** one.  Receivers (the branches of the receiver's owner) wait for a
-** message, for the last sender to go or for the channel to close; they
-** are all woken and each looks again (usually there is one: a receiver
-** woken and cancelled before it runs must not keep a message from the
-** others).  Every wait ends when the channel closes.
+** crossing rules of transfer.c) and queued in a ring: the array part of a table
+** (user value 1 of the channel), which grows by doubling, in protected mode,
+** and is let go of when a long queue drains; queuing or taking a message never
+** allocates otherwise.  A sender finding the channel full waits in a FIFO and
+** is handed a reserved slot when one frees up, so no later sender takes it; a
+** granted sender cancelled before it runs gives the slot to the next one.
+** Receivers (the branches of the receiver's owner) wait for a message, for the
+** last sender to go or for the channel to close; they are all woken and each
+** looks again (usually there is one: a receiver woken and cancelled before it
+** runs must not keep a message from the others).  Every wait ends when the
+** channel closes.
 **
 ** A task that holds the Sender holds one sender reference (a resource it
-** releases at its end, or by tx:close()); the channel lists them too, so
-** that the Sender's collection can drop them all.
+** releases at its end, or by tx:close()); the channel lists them too, so that
+** the Sender's collection can drop them all.
 */
 #include <stdlib.h>
 #include <lauxlib.h>
@@ -250,7 +250,7 @@ static void grow(lua_State *L, int chidx, corun_Channel *ch,
                  const char *fname) {
   int status;
   if (ch->size >= RING_MAX)
-    luaL_error(L, "%s: too many messages queued", fname);
+    corun__error(L, fname, "too many messages queued");
   lua_pushcfunction(L, grow_protected);
   lua_pushvalue(L, chidx);
   status = lua_pcall(L, 1, 0, 0);
@@ -258,7 +258,7 @@ static void grow(lua_State *L, int chidx, corun_Channel *ch,
     return;
   corun__channel_popped(ch);
   if (status == LUA_ERRMEM)
-    luaL_error(L, "%s: not enough memory", fname);
+    corun__error(L, fname, "not enough memory");
   lua_error(L);
 }
 
@@ -333,7 +333,7 @@ void corun__channel_copy(lua_State *L, int idx, corun_Channel *ch,
   lua_pushlightuserdata(L, st);
   status = lua_pcall(L, 4, 1, 0);
   if (status == LUA_ERRMEM)
-    luaL_error(L, "%s: not enough memory", fname);
+    corun__error(L, fname, "not enough memory");
   if (status != LUA_OK)
     lua_error(L);
 }

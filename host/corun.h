@@ -94,16 +94,16 @@ int corun_run(lua_State *L, int nargs, int flags, int *nresults);
 
 /*
 ** Open a runtime on L's state.  'loop' is the application's loop (it keeps
-** calling uv_run; corun's tasks progress inside it), or NULL for a loop
-** that corun owns (drive it with corun_step).  corun adds an idle handle
-** and a timer to the loop; they keep it running only while tasks are
-** ready or sleeping.  It also installs corun's coroutine.* functions
-** (as `require "corun"` and corun_run do), so that a native wait inside a
-** task's own coroutines passes through them and a task's top level is
-** the main thread to coroutine.running, isyieldable and yield.  If
-** SIGPIPE still has its default action, it is set to ignored (a write to
-** a closed peer then fails with EPIPE instead of killing the process;
-** corun_run does the same).  CORUN_EBUSY if a runtime is already open on L's state.
+** calling uv_run; corun's tasks progress inside it), or NULL for a loop that
+** corun owns (drive it with corun_step).  corun adds an idle handle and a timer
+** to the loop; they keep it running only while tasks are ready or sleeping.  It
+** also installs corun's coroutine.* functions (as `require "corun"` and
+** corun_run do), so that a native wait inside a task's own coroutines passes
+** through them and a task's top level is the main thread to coroutine.running,
+** isyieldable and yield.  If SIGPIPE still has its default action, it is set to
+** ignored (a write to a closed peer then fails with EPIPE instead of killing
+** the process; corun_run does the same).  CORUN_EBUSY if a runtime is already
+** open on L's state.
 */
 int corun_open(lua_State *L, uv_loop_t *loop);
 

@@ -8,6 +8,7 @@
 ** from C) are reached only through the runtime's hooks (corun_Hook).
 */
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <lauxlib.h>
@@ -17,6 +18,25 @@
 #include "timer.h"
 
 static const char state_key = 0;  /* registry key of the corun_State */
+
+/*
+** Raise "fname: <formatted message>", the form of every misuse error of
+** corun (API.md): the message names the function, so no position is
+** added (luaL_error would prefix the Lua caller's file and line).
+*/
+int corun__verror(lua_State *L, const char *fname, const char *fmt,
+                  va_list ap) {
+  lua_pushfstring(L, "%s: ", fname);
+  lua_pushvfstring(L, fmt, ap);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+int corun__error(lua_State *L, const char *fname, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  return corun__verror(L, fname, fmt, ap);  /* does not return */
+}
 
 const char *corun_version_string(void) {
   static char text[96];

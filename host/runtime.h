@@ -4,6 +4,7 @@
 #ifndef CORUN_RUNTIME_H
 #define CORUN_RUNTIME_H
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <lua.h>
 #include <uv.h>
@@ -34,12 +35,12 @@ struct corun_Hook {
 };
 
 /*
-** The anchor thread's stack: the task table, the JoinHandle metatable and
-** its variant for panicked tasks, then the coroutine pool: 'npool' idle coroutines, and above them the
-** coroutines of running tasks that have not waited yet ("busy"), the
-** innermost lowest.  A task that finishes without waiting thus never moves
-** its coroutine: it becomes idle where it is.  Only a task that waits
-** takes its coroutine off this stack, into its user value 1.
+** The anchor thread's stack: the task table, the JoinHandle metatable and its
+** variant for panicked tasks, then the coroutine pool: 'npool' idle coroutines,
+** and above them the coroutines of running tasks that have not waited yet
+** ("busy"), the innermost lowest.  A task that finishes without waiting thus
+** never moves its coroutine: it becomes idle where it is.  Only a task that
+** waits takes its coroutine off this stack, into its user value 1.
 */
 #define CORUN_ANCHOR_TASKS 1  /* table: slot -> live task userdata */
 #define CORUN_ANCHOR_META  2  /* the JoinHandle metatable */
@@ -126,6 +127,9 @@ static inline int corun__owns_loop(const corun_Runtime *rt) {
   return rt->loop == &rt->own_loop;
 }
 
+int corun__error(lua_State *L, const char *fname, const char *fmt, ...);
+int corun__verror(lua_State *L, const char *fname, const char *fmt,
+                  va_list ap);
 corun_State *corun__state(lua_State *L);
 corun_State *corun__state_peek(lua_State *L);
 void corun__runtime_main_done(lua_State *L, corun_Runtime *rt);

@@ -617,8 +617,8 @@ void corun__task_report_unobserved(corun_Runtime *rt) {
 corun_Task *corun__task_running(lua_State *L, corun_Runtime *rt,
                                 const char *fname) {
   if (rt == NULL || rt->current == NULL)
-    luaL_error(L, "%s: must be called from a task (inside corun.run)",
-               fname);
+    corun__error(L, fname, "must be called from a task (inside "
+                 "corun.run)");
   return rt->current;
 }
 
@@ -627,8 +627,8 @@ corun_Task *corun__task_waiting(lua_State *L, corun_Runtime *rt,
                                 const char *fname) {
   corun_Task *t = corun__task_running(L, rt, fname);
   if (!lua_isyieldable(L))
-    luaL_error(L, "%s: cannot wait here: the task is inside a metamethod, "
-               "iterator or C function that cannot yield", fname);
+    corun__error(L, fname, "cannot wait here: the task is inside a "
+                 "metamethod, iterator or C function that cannot yield");
   return t;
 }
 

@@ -351,7 +351,7 @@ int corun__file_write(lua_State *L, const char *fname, corun_File *f,
   r->push = push_wrote;
   if (corun__fsreq_grow(r, len) != 0) {
     corun__fsreq_free(r);
-    return luaL_error(L, "%s: not enough memory", fname);
+    return corun__error(L, fname, "not enough memory");
   }
   memcpy(r->buf, data, len);  /* the string may go with a cancelled task */
   return op_run(L, r, fname);

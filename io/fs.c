@@ -225,7 +225,7 @@ int corun__fs_write_file(lua_State *L, const char *fname, const char *path,
   r->mode = 0666;
   if (corun__fsreq_grow(r, size) != 0) {
     corun__fsreq_free(r);
-    return luaL_error(L, "%s: not enough memory", fname);
+    return corun__error(L, fname, "not enough memory");
   }
   memcpy(r->buf, data, size);  /* the string may go with a cancelled task */
   if (atomic)

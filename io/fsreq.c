@@ -22,7 +22,7 @@
 corun_FsReq *corun__fsreq_new(lua_State *L, const char *fname, size_t mem) {
   corun_FsReq *r = calloc(1, sizeof *r + mem);
   if (r == NULL)
-    luaL_error(L, "%s: not enough memory", fname);
+    corun__error(L, fname, "not enough memory");
   r->rt = corun__state_peek(L)->rt;
   r->loop = r->rt->loop;
   r->fd = -1;

@@ -198,9 +198,9 @@ corun_Waker corun__io_prepare(lua_State *L, const char *fname,
                                          fname);
   corun_Waker w;
   if (corun__io_ready(self->rt) != 0)
-    luaL_error(L, "%s: not enough memory", fname);
+    corun__error(L, fname, "not enough memory");
   if ((w = corun_wait_prepare(L, cancel, ud)) == 0)
-    luaL_error(L, "%s: %s", fname, corun_errmsg(L));
+    corun__error(L, fname, "%s", corun_errmsg(L));
   return w;
 }
 

@@ -356,8 +356,8 @@ int corun__process_wait(lua_State *L, const char *fname, corun_Process *p) {
   if (p->exited)
     return push_status(L, p);
   if (p->waiter != 0)
-    return luaL_error(L, "%s: another wait for this process is under way",
-                      fname);
+    return corun__error(L, fname, "another wait for this process is under "
+                        "way");
   corun__task_waiting(L, p->rt, fname);
   lua_settop(L, 1);
   if (lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA) {  /* proc.stdin */
@@ -590,7 +590,7 @@ int corun__process_run(lua_State *L, const char *fname, corun_Task *self,
   p->waiter = corun_wait_prepare(L, cancel_run, p);
   if (p->waiter == 0) {
     cancel_run(0, p);
-    return luaL_error(L, "%s: %s", fname, corun_errmsg(L));
+    return corun__error(L, fname, "%s", corun_errmsg(L));
   }
   lua_settop(L, 0);
   return corun__wait_k(L, p->waiter, 0, k_run);

@@ -161,7 +161,7 @@ int corun__signal_wait(lua_State *L, const char *fname, corun_Task *self,
     watch_end(x);
     if (rc != 0)
       return corun__io_fail(L, rc, "%s", name);
-    return luaL_error(L, "%s: %s", fname, corun_errmsg(L));
+    return corun__error(L, fname, "%s", corun_errmsg(L));
   }
   corun__wait_unheld(rt, x->w);  /* a signal may never come */
   lua_settop(L, 0);

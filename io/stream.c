@@ -263,9 +263,8 @@ static int read_step(lua_State *L, corun_Stream *s, const char *fname) {
     return 1;
   }
   if (s->reader != 0) {  /* another branch of the task reads already */
-    lua_pushfstring(L, "%s: another read is already waiting on this "
-                    "connection", fname);
-    return lua_error(L);  /* no position: the message names the method */
+    return corun__error(L, fname, "another read is already waiting on "
+                        "this connection");
   }
   if ((rc = start_reading(s)) != 0)
     return corun__io_fail(L, rc, NULL);
@@ -340,9 +339,8 @@ int corun__stream_write(lua_State *L, const char *fname, corun_Stream *s,
     return corun__io_fail(L, UV_E2BIG, "write of more than %u bytes at once",
                           UINT_MAX);
   if (s->writer != 0) {  /* another branch waits in write: keep order */
-    lua_pushfstring(L, "%s: another write is already waiting on this "
-                    "connection", fname);
-    return lua_error(L);  /* no position: the message names the method */
+    return corun__error(L, fname, "another write is already waiting on "
+                        "this connection");
   }
   if (s->nwrites == 0 && len > 0) {  /* nothing queued: write at once */
     buf = uv_buf_init((char *)data, (unsigned)len);

@@ -314,9 +314,8 @@ static int accept_step(lua_State *L, const char *fname) {
   if (sv->pending > 0)
     return accept_one(L, sv, sv->rt->current);
   if (sv->acceptor != 0) {
-    lua_pushfstring(L, "%s: another task is already waiting in accept",
-                    fname);
-    return lua_error(L);  /* no position: the message names the method */
+    return corun__error(L, fname, "another task is already waiting in "
+                        "accept");
   }
   sv->acceptor = corun__io_prepare(L, fname, cancel_accept, sv);
   corun__wait_unheld(sv->rt, sv->acceptor);  /* a client may never come */
