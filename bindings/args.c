@@ -45,14 +45,22 @@ double corunL_checkseconds(lua_State *L, const char *fname, int arg) {
   return s;
 }
 
-/* The running task, or raise "fname: must be called from a task". */
+/* The running task, or raise "fname: must be called from a task" (the
+   core's corun__task_running says it; the check is here, as every call
+   of corun's makes it). */
 corun_Task *corunL_task(lua_State *L, const char *fname) {
-  return corun__task_running(L, corunL_state(L)->rt, fname);
+  corun_Runtime *rt = corunL_state(L)->rt;
+  if (rt == NULL || rt->current == NULL)
+    corun__task_running(L, rt, fname);  /* raises */
+  return rt->current;
 }
 
 /* The running task, which is about to wait: it must be able to yield. */
 corun_Task *corunL_waiter(lua_State *L, const char *fname) {
-  return corun__task_waiting(L, corunL_state(L)->rt, fname);
+  corun_Task *t = corunL_task(L, fname);
+  if (!lua_isyieldable(L))
+    corun__task_waiting(L, t->rt, fname);  /* raises */
+  return t;
 }
 
 /* Does the running task own an object owned by task 'owner' (0: by

@@ -67,11 +67,15 @@ static int k_send(lua_State *L, int status, lua_KContext ctx) {
   return 1;
 }
 
-/* The message at index 2 as it crosses into the channel, on top. */
+/* The message at index 2 as it crosses into the channel, on top: as it
+   is when nothing in it needs a copy (a number, a string, a share). */
 static void copy_message(lua_State *L, corun_Channel *ch, const char *fname) {
   if (lua_isnoneornil(L, 2))
     corunL_error(L, fname, "cannot send nil");
-  corun__channel_copy(L, 2, ch, fname, corunL_state(L));
+  if (!corun__transfer_needed(L, 2, 1))
+    lua_pushvalue(L, 2);
+  else
+    corun__channel_copy(L, 2, ch, fname, corunL_state(L));
 }
 
 /* tx:send(v): true once queued (waiting while full), or false, "closed". */

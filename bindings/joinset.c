@@ -8,12 +8,20 @@
 
 #define CORUN_ABORTHANDLE "corun.AbortHandle"
 
-/* The set at index 1, used by the task that owns it. */
-static corun_JoinSet *check_set(lua_State *L, const char *fname) {
+/* The set at index 1, used by the task that owns it ('*self': that
+   task). */
+static corun_JoinSet *check_set_by(lua_State *L, const char *fname,
+                                   corun_Task **self) {
   corun_JoinSet *set = corunL_checkself(L, fname, "JoinSet");
-  corunL_task(L, fname);
-  corunL_check_owner(L, fname, set->owner, 0, "the JoinSet");
+  *self = corunL_task(L, fname);
+  if (corun__task_root(*self)->id != set->owner)  /* says who owns it */
+    corunL_check_owner(L, fname, set->owner, 0, "the JoinSet");
   return set;
+}
+
+static corun_JoinSet *check_set(lua_State *L, const char *fname) {
+  corun_Task *self;
+  return check_set_by(L, fname, &self);
 }
 
 static int l_joinset(lua_State *L) {
@@ -26,8 +34,8 @@ static int l_joinset(lua_State *L) {
 
 /* set:spawn(fn, ...) -> AbortHandle */
 static int s_spawn(lua_State *L) {
-  corun_JoinSet *set = check_set(L, "JoinSet:spawn");
-  corun_Task *self = corunL_state(L)->rt->current, *t;
+  corun_Task *self, *t;
+  corun_JoinSet *set = check_set_by(L, "JoinSet:spawn", &self);
   corunL_checkfunction(L, "JoinSet:spawn", 2);
   if (set->closed)
     return corunL_error(L, "JoinSet:spawn", "the JoinSet is closed");

@@ -316,16 +316,13 @@ static int copy_protected(lua_State *L) {
   return 1;
 }
 
-/* Copy the message at 'idx' (not nil) for the channel; leaves it on top.
-   A message that cannot cross raises as the crossing says; running out
-   of memory raises "fname: not enough memory". */
+/* Copy the message at 'idx' (not nil, and something in it needs a copy:
+   corun__transfer_needed) for the channel; leaves it on top.  A message
+   that cannot cross raises as the crossing says; running out of memory
+   raises "fname: not enough memory". */
 void corun__channel_copy(lua_State *L, int idx, corun_Channel *ch,
                          const char *fname, corun_State *st) {
   int status;
-  if (!corun__transfer_needed(L, idx, 1)) {
-    lua_pushvalue(L, idx);
-    return;
-  }
   lua_pushcfunction(L, copy_protected);
   lua_pushvalue(L, idx);
   lua_pushlightuserdata(L, ch);
