@@ -53,9 +53,28 @@ UV_CFLAGS  := $(shell pkg-config --cflags libuv 2>/dev/null)
 UV_LIBS    := $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
 endif
 
+# libcurl (the HTTP client) and OpenSSL (TLS): from LuaRocks' external
+# dependencies when it found them, else pkg-config.
+ifneq ($(strip $(LIBCURL_INCDIR)),)
+CURL_CFLAGS := -I$(LIBCURL_INCDIR)
+CURL_LIBS  := $(if $(strip $(LIBCURL_LIBDIR)),-L$(LIBCURL_LIBDIR),) -lcurl
+else
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS  := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+endif
+ifneq ($(strip $(OPENSSL_INCDIR)),)
+SSL_CFLAGS := -I$(OPENSSL_INCDIR)
+SSL_LIBS   := $(if $(strip $(OPENSSL_LIBDIR)),-L$(OPENSSL_LIBDIR),) -lssl -lcrypto
+else
+SSL_CFLAGS := $(shell pkg-config --cflags openssl 2>/dev/null)
+SSL_LIBS   := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+endif
+DEP_CFLAGS := $(UV_CFLAGS) $(CURL_CFLAGS) $(SSL_CFLAGS)
+DEP_LIBS   := $(CURL_LIBS) $(SSL_LIBS) $(UV_LIBS)
+
 WARN       := -std=c11 -Wall -Wextra $(WERROR)
 DEFS       := -D_DEFAULT_SOURCE $(CHECKS)
-ALL_CFLAGS := $(WARN) $(DEFS) $(CFLAGS) -fPIC -I$(LUA_INCDIR) $(UV_CFLAGS)
+ALL_CFLAGS := $(WARN) $(DEFS) $(CFLAGS) -fPIC -I$(LUA_INCDIR) $(DEP_CFLAGS)
 
 # The sources of the module: every C file of each layer (host/, io/,
 # bindings/), but the executable's main and the preloader of libcorun.
@@ -86,7 +105,7 @@ $(BUILD)/obj/%.o: %.c $(BUILD)/flags
 # The module for plain lua5.4: not linked against liblua.
 $(BUILD)/lib/corun/core.so: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LIBFLAG) -o $@ $(CORE_OBJ) $(UV_LIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS) $(LIBFLAG) -o $@ $(CORE_OBJ) $(DEP_LIBS) $(LDFLAGS)
 
 $(BUILD)/gen/init_lua.c: lua/corun/init.lua tools/embed.lua
 	@mkdir -p $(dir $@)
@@ -108,12 +127,12 @@ $(BUILD)/libcorun.a: $(LIBCORUN_OBJ)
 
 $(BUILD)/libcorun.so: $(LIBCORUN_OBJ)
 	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -o $@.$(VERSION) \
-	  $(LIBCORUN_OBJ) $(UV_LIBS) $(LDFLAGS)
+	  $(LIBCORUN_OBJ) $(DEP_LIBS) $(LDFLAGS)
 	ln -sf libcorun.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $@
 
 # -Wl,-E exports Lua's symbols to the C modules a script loads.
-EMBED_LIBS = $(LUA_LIBS) $(UV_LIBS) -lm $(LDFLAGS)
+EMBED_LIBS = $(LUA_LIBS) $(DEP_LIBS) -lm $(LDFLAGS)
 
 $(BUILD)/corun: $(BUILD)/obj/host/main.o $(BUILD)/libcorun.a
 	$(CC) $(CFLAGS) -Wl,-E -o $@ $^ $(EMBED_LIBS)
@@ -126,7 +145,7 @@ $(BUILD)/corun.pc: host/corun.h Makefile
 	  'Description: Tokio'"'"'s task model for Lua 5.4, on libuv: the embedding API' \
 	  'Version: $(VERSION)' \
 	  'Cflags: -I$${includedir} -I$(LUA_INCDIR) $(UV_CFLAGS)' \
-	  'Libs: -L$${libdir} -lcorun $(LUA_LIBS) $(UV_LIBS) -lm' > $@
+	  'Libs: -L$${libdir} -lcorun $(LUA_LIBS) $(DEP_LIBS) -lm' > $@
 
 # C test programs run by the specs.
 $(BUILD)/test/oom: spec/c/oom.c $(BUILD)/libcorun.a $(BUILD)/flags
@@ -221,9 +240,14 @@ lint:
 # Install the Debian packages the build and the tests need (as root or via
 # sudo); does nothing when they are all there.
 deps:
-	@sh tools/deps.sh
+	@sh tools/deps.sh $(TEST_PACKAGES)
 
-demo: deps
+# What the specs run besides corun: busted and LuaRocks, and the programs
+# nobody here wrote that corun is tested against (TLS and HTTP peers).
+TEST_PACKAGES := lua-busted luarocks python3 openssl curl nghttp2-server
+
+demo:
+	@sh tools/deps.sh
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/corun examples/hello.lua
 

@@ -39,6 +39,14 @@ external_dependencies = {
     header = "uv.h",
     library = "uv",
   },
+  LIBCURL = {
+    header = "curl/curl.h",
+    library = "curl",
+  },
+  OPENSSL = {
+    header = "openssl/ssl.h",
+    library = "ssl",
+  },
 }
 
 build = {
@@ -51,6 +59,10 @@ build = {
     LUA_DIR = "$(LUA_DIR)",
     LIBUV_INCDIR = "$(LIBUV_INCDIR)",
     LIBUV_LIBDIR = "$(LIBUV_LIBDIR)",
+    LIBCURL_INCDIR = "$(LIBCURL_INCDIR)",
+    LIBCURL_LIBDIR = "$(LIBCURL_LIBDIR)",
+    OPENSSL_INCDIR = "$(OPENSSL_INCDIR)",
+    OPENSSL_LIBDIR = "$(OPENSSL_LIBDIR)",
   },
   install_variables = {
     PREFIX = "$(PREFIX)",

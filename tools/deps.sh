@@ -1,9 +1,9 @@
 #!/bin/sh
-# deps.sh [PACKAGE...] - install the Debian packages that corun's build and
-# tests need, and any given as arguments (the peer benchmarks' ones), when
-# any is missing (as root, or through sudo).  Quiet when all are there.
+# deps.sh [PACKAGE...] - install the Debian packages that corun's build
+# needs, and any given as arguments (the tests' and the benchmarks' ones),
+# when any is missing (as root, or through sudo).  Quiet when all are there.
 set -e
-PACKAGES="lua5.4 liblua5.4-dev libuv1-dev lua-busted luarocks pkg-config gcc make libc6-dev $*"
+PACKAGES="lua5.4 liblua5.4-dev libuv1-dev libcurl4-openssl-dev libssl-dev pkg-config gcc make libc6-dev $*"
 need=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
