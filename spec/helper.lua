@@ -1,6 +1,7 @@
 -- helper.lua: loaded by busted (see .busted) before the spec files.
 -- Globals: run, run_leaving, paused, near, wall, shared, closer, CORUN,
--- exec, corun_exec, corun_script, my_pid, shell_quote, slurp, settle.
+-- exec, sh, tmpdir, corun_exec, corun_script, my_pid, shell_quote, slurp,
+-- settle.
 local corun = require "corun"
 
 -- Seconds one run() may last (real time, unless the spec pauses the clock).
@@ -139,6 +140,21 @@ function exec(program, args, input)
   os.remove(inp)
   local status = tonumber(slurp(rc):match("%d+"))
   return status, slurp(out), slurp(err)
+end
+
+-- Run the shell command line 'cmd' without the sanitizer preload of `make
+-- test-asan` (the programs it runs are not instrumented, and their own
+-- leaks would be reported); returns exit status, stdout, stderr.
+function sh(cmd)
+  return exec("sh", { "-c", "unset LD_PRELOAD; " .. cmd })
+end
+
+-- A fresh temporary directory (the caller removes it: rm -rf).
+function tmpdir()
+  local p = io.popen("mktemp -d")
+  local d = p:read("l")
+  p:close()
+  return d
 end
 
 -- Run the corun executable: exec(CORUN, args, input).

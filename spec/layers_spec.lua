@@ -3,17 +3,6 @@
 
 local BUILD = os.getenv("CORUN_BUILD") or "build"
 
-local function sh(cmd)
-  return exec("sh", { "-c", "unset LD_PRELOAD; " .. cmd })
-end
-
-local function tmpdir()
-  local p = io.popen("mktemp -d")
-  local d = p:read("l")
-  p:close()
-  return d
-end
-
 describe("make check-layers", function()
   it("passes on the tree as it is, sources and objects", function()
     local status, out = sh("lua5.4 tools/check-layers.lua . " ..

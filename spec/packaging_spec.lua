@@ -2,21 +2,6 @@
 -- with the embedding files and pkg-config, rebuilds when flags change, and
 -- the executable's lua5.4-compatible options (LUA_INIT, -E, -W).
 
--- Run a shell command line without the sanitizer preload of `make
--- test-asan` (the compilers and make it runs are not instrumented);
--- returns exit status, stdout, stderr.
-local function sh(cmd)
-  return exec("sh", { "-c", "unset LD_PRELOAD; " .. cmd })
-end
-
--- A fresh temporary directory (removed by the caller with rm_rf).
-local function tmpdir()
-  local p = io.popen("mktemp -d")
-  local d = p:read("l")
-  p:close()
-  return d
-end
-
 local function rm_rf(d)
   os.execute("rm -rf " .. shell_quote(d))
 end
