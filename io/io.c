@@ -39,8 +39,9 @@ static void on_close(lua_State *L, corun_Hook *h) {
 
 /*
 ** Make the runtime's I/O state if it has none: 0, or UV_ENOMEM.  Every
-** Lua call that may make an I/O object calls it first (corunL_io_prepare
-** does), so that the object's opening, in a callback perhaps, cannot fail.
+** Lua call that may make an I/O object calls it first (corun__io_prepare
+** does, and the bindings' corunL_io_ready), so that the object's opening,
+** in a callback perhaps, cannot fail.
 */
 int corun__io_ready(corun_Runtime *rt) {
   IoState *s;
