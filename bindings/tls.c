@@ -102,7 +102,12 @@ static void check_options(lua_State *L, const char *fname, int arg,
   static const char *const keys[] = {"ca_file", "verify", "cert_file",
                                      "key_file", "alpn", "server_name",
                                      "server", NULL};
-  int nkeys = which == WRAP ? 7 : which == CONNECT ? 6 : 5, i;
+  static const char *const listen_keys[] = {"ca_file", "verify",
+                                            "cert_file", "key_file",
+                                            "alpn", "handshake_timeout",
+                                            NULL};
+  const char *const *names = which == LISTEN ? listen_keys : keys;
+  int nkeys = which == WRAP ? 7 : 6, i;
   memset(o, 0, sizeof *o);
   o->verify = 1;
   o->server = which == LISTEN;
@@ -120,7 +125,7 @@ static void check_options(lua_State *L, const char *fname, int arg,
   while (lua_next(L, arg)) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
                                                    : "";
-    for (i = 0; i < nkeys && strcmp(keys[i], k) != 0; i++)
+    for (i = 0; i < nkeys && strcmp(names[i], k) != 0; i++)
       ;
     if (i == nkeys)
       corunL_error(L, fname, "bad argument #%d (unknown option '%s')", arg,
@@ -202,6 +207,21 @@ static int l_wrap(lua_State *L) {
   return corun__tls_wrap(L, fname, 1);
 }
 
+/* opts.handshake_timeout of tls.listen, in milliseconds (default 10 s). */
+static unsigned handshake_timeout(lua_State *L, const char *fname) {
+  lua_Number s = 10;
+  int t = lua_getfield(L, 3, "handshake_timeout");
+  if (t != LUA_TNIL) {
+    s = lua_tonumber(L, -1);
+    if (t != LUA_TNUMBER || !(s > 0 && s <= 86400))
+      corunL_error(L, fname, "bad argument #3 (opts.handshake_timeout "
+                   "must be a number of seconds in (0, 86400], got %s)",
+                   luaL_tolstring(L, -1, NULL));
+  }
+  lua_pop(L, 1);
+  return s * 1000 < 1 ? 1 : (unsigned)(s * 1000);
+}
+
 /* corun.tls.listen(host, port, opts) -> server, or nil, err */
 static int l_listen(lua_State *L) {
   static const char fname[] = "corun.tls.listen";
@@ -209,12 +229,14 @@ static int l_listen(lua_State *L) {
   int port = corunL_checkport(L, fname, 2);
   corun_TlsOptions o;
   corun_Task *self;
+  unsigned ms;
   check_options(L, fname, 3, LISTEN, &o);
+  ms = handshake_timeout(L, fname);
   self = corunL_task(L, fname);
   corunL_io_ready(L, fname);
   if (!push_config(L, &o))
     return 2;
-  return corun__tls_listen(L, fname, self, host, port);
+  return corun__tls_listen(L, fname, self, host, port, ms);
 }
 
 /* ----------------------------------------------------------- methods */

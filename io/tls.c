@@ -16,8 +16,8 @@
 ** cancelled handshake (corun.timeout, abort) closes it with the branch.
 ** A tls.listen server takes each connection as it comes and runs its
 ** handshake at once, without a task, so handshakes run concurrently: those
-** that complete wait for accept in 'ready', those that fail or take longer
-** than HANDSHAKE_MS are dropped.
+** that complete wait for accept in 'ready', those that fail or take too
+** long (opts.handshake_timeout) are dropped.
 **
 ** Contexts: one default client context per runtime (the system's CA
 ** store), made on first use; one per call whose options need their own
@@ -38,8 +38,8 @@
 #include "tls.h"
 
 #define OUT_CHUNK (64 * 1024)   /* plaintext encoded per SSL_write */
-#define HANDSHAKE_MS 10000      /* a server drops a handshake after this */
-#define SWEEP_MS 1000           /* and looks for such every so often */
+#define SWEEP_MS 1000           /* a server looks for handshakes that
+                                   took too long at least this often */
 
 #if OPENSSL_VERSION_NUMBER < 0x30000000L
 #define SSL_get1_peer_certificate SSL_get_peer_certificate
@@ -150,12 +150,25 @@ static int accept_any(int ok, X509_STORE_CTX *store) {
   return 1;
 }
 
-/* Push nil, "ETLS: <OpenSSL's reason> (<what> <path>)" for a file the
-   context could not load; returns 2. */
+/* Push nil and why a file could not be loaded into the context: the
+   system's error if there is one ("ENOENT: no such file or directory
+   (ca_file /x.pem)"), else "ETLS: <OpenSSL's reason> (<what> <path>)";
+   returns 2. */
 static int load_failed(lua_State *L, const char *what, const char *path) {
-  unsigned long e = ERR_get_error();
-  const char *why = e != 0 ? ERR_reason_error_string(e) : NULL;
+  unsigned long e;
+  const char *why = NULL;
+  int sys = 0;
+  while ((e = ERR_get_error()) != 0)
+    if (ERR_GET_LIB(e) == ERR_LIB_SYS) {
+      sys = ERR_GET_REASON(e);
+      break;
+    }
+    else if (why == NULL)
+      why = ERR_reason_error_string(e);
   ERR_clear_error();
+  if (sys != 0)
+    return corun__io_fail(L, uv_translate_sys_error(sys), "%s %s", what,
+                          path);
   lua_pushnil(L);
   lua_pushfstring(L, "ETLS: %s (%s %s)", why != NULL ? why :
                   "cannot load the file", what, path);
@@ -387,18 +400,19 @@ static int decode(Tls *t) {
 
 static int tls_input(corun_StreamFilter *f, const char *data, ssize_t n) {
   Tls *t = (Tls *)f;
-  int rc;
+  int rc, was = t->state;
   if (n > 0 && BIO_write(t->in, data, (int)n) != (int)n) {
     snprintf(t->err, sizeof t->err, "ENOMEM: not enough memory");
     t->state = FAILED;
   }
-  if (t->state == HANDSHAKE) {
+  else if (t->state == HANDSHAKE) {
     if (n < 0)
       failed_socket(t, n);
     else if (!handshake(t))
       return 0;
-    over(t);  /* a server's failed handshake is dropped there */
   }
+  if (was == HANDSHAKE)
+    over(t);  /* a server's failed handshake is dropped there */
   if (t->state == FAILED)
     return CORUN_FILTER_ERROR;
   if ((rc = decode(t)) != 0)
@@ -547,17 +561,21 @@ static Tls *tls_new(corun_Runtime *rt, const corun_TlsConfig *cfg,
   }
   else if (cfg->verify)
     ok = 0;  /* nothing to check the certificate against */
-  if (!cfg->verify)
-    SSL_set_verify(t->ssl, SSL_VERIFY_NONE, NULL);
-  if (ok && cfg->alpn != NULL)
-    ok = SSL_set_alpn_protos(t->ssl, cfg->alpn, cfg->alpn_len) == 0;
-  if (!ok) {
+  if (!ok)
     snprintf(err, errsize, "ETLS: cannot check the server's name '%s' "
              "(give opts.server_name)", t->name);
+  else if (cfg->alpn != NULL &&
+           SSL_set_alpn_protos(t->ssl, cfg->alpn, cfg->alpn_len) != 0) {
+    snprintf(err, errsize, "ENOMEM: not enough memory");
+    ok = 0;
+  }
+  if (!ok) {
     ERR_clear_error();
     tls_free(&t->filter);
     return NULL;
   }
+  if (!cfg->verify)
+    SSL_set_verify(t->ssl, SSL_VERIFY_NONE, NULL);
   return t;
 }
 
@@ -672,8 +690,9 @@ struct Acceptor {
   corun_Server *sv;         /* borrows: the server, until it closes this */
   corun_Link handshaking;   /* Tls.link: handshakes under way */
   corun_Link ready;         /* Tls.link: handshakes done, for accept */
-  uv_timer_t sweep;         /* drops handshakes older than HANDSHAKE_MS;
-                               the acceptor is freed in its close */
+  uint64_t timeout;         /* ms a handshake may take */
+  uv_timer_t sweep;         /* drops handshakes older than 'timeout'; the
+                               acceptor is freed in its close */
 };
 
 /* Close a connection the server gives up on (its handshake failed or
@@ -708,7 +727,7 @@ static void on_sweep(uv_timer_t *timer) {
   while (l != &a->handshaking) {
     Tls *t = corun__container_of(l, Tls, link);
     l = l->next;
-    if (now - t->started >= HANDSHAKE_MS)
+    if (now - t->started >= a->timeout)
       drop(t);
   }
   if (!corun__link_linked(&a->handshaking))
@@ -737,8 +756,11 @@ static void acc_incoming(corun_Preparer *p, corun_Server *sv) {
   }
   if (handshake(t))
     over(t);
-  else if (!uv_is_active((uv_handle_t *)&a->sweep))
-    uv_timer_start(&a->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+  else if (!uv_is_active((uv_handle_t *)&a->sweep)) {
+    uint64_t every = a->timeout / 4 < SWEEP_MS ? a->timeout / 4 : SWEEP_MS;
+    every = every < 10 ? 10 : every;
+    uv_timer_start(&a->sweep, on_sweep, every, every);
+  }
 }
 
 static int acc_take(lua_State *L, corun_Preparer *p, corun_Task *owner) {
@@ -772,7 +794,7 @@ static void acc_close(corun_Preparer *p, int force) {
 }
 
 int corun__tls_listen(lua_State *L, const char *fname, corun_Task *self,
-                      const char *host, int port) {
+                      const char *host, int port, unsigned handshake_ms) {
   corun_TlsConfig *cfg = lua_touserdata(L, -1);
   Acceptor *a = calloc(1, sizeof *a);
   if (a == NULL || uv_timer_init(self->rt->loop, &a->sweep) != 0) {
@@ -784,6 +806,7 @@ int corun__tls_listen(lua_State *L, const char *fname, corun_Task *self,
   a->prep.take = acc_take;
   a->prep.close = acc_close;
   a->rt = self->rt;
+  a->timeout = handshake_ms;
   a->cfg = *cfg;  /* the config's refs move here */
   memset(cfg, 0, sizeof *cfg);
   corun__link_init(&a->handshaking);

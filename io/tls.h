@@ -75,9 +75,10 @@ int corun__tls_connect(lua_State *L, const char *fname, const char *host,
 int corun__tls_wrap(lua_State *L, const char *fname, int conn);
 
 /* corun.tls.listen: a corun.Server, owned by the running task 'self',
-   whose accept returns TLS connections whose handshake completed. */
+   whose accept returns TLS connections whose handshake completed; a
+   handshake that takes more than 'handshake_ms' is dropped. */
 int corun__tls_listen(lua_State *L, const char *fname, corun_Task *self,
-                      const char *host, int port);
+                      const char *host, int port, unsigned handshake_ms);
 
 /* The methods a TLS connection has besides the stream's ('s' open, the
    running task may use it): alpn() -> the protocol or nil;

@@ -515,13 +515,14 @@ describe("corun.tls.connect", function()
       "corun.tls.connect: must be called from a task (inside corun.run)")
   end)
 
-  it("returns ETLS for a CA file it cannot load", function()
+  it("says why it cannot load a CA file", function()
     local tls, err = run(function()
       return corun.tls.connect("localhost", 443,
                                { ca_file = pki.dir .. "/nope.pem" })
     end)
     assert.is_nil(tls)
-    assert.truthy(err:find("^ETLS: .+ %(ca_file .*nope%.pem%)$"), err)
+    assert.equal("ENOENT: no such file or directory (ca_file " .. pki.dir
+                 .. "/nope.pem)", err)
   end)
 end)
 
@@ -657,6 +658,23 @@ describe("corun.tls.listen", function()
     assert.equal("OVER V6\n", out)
   end)
 
+  it("drops a handshake that takes longer than opts.handshake_timeout",
+     function()
+    local answer, err, waited = run(function()
+      local server, port = listen { handshake_timeout = 0.2 }
+      local t0 = corun.now()
+      local silent = assert(corun.net.connect("127.0.0.1", port))
+      local data, err = read_all(silent)
+      local waited = corun.now() - t0
+      silent:close()
+      server:close()
+      return data, err, waited
+    end)
+    assert.equal("", answer)
+    assert.is_nil(err)
+    assert.is_true(waited >= 0.2, waited)
+  end)
+
   it("closes the connections it prepares when it closes", function()
     local answer = run(function()
       local server, port = listen()
@@ -695,6 +713,10 @@ describe("corun.tls.listen", function()
         l("127.0.0.1", 0, { cert_file = pki.cert, server_name = "x" })
       end, "corun.tls.listen: bad argument #3 (unknown option "
         .. "'server_name')")
+      assert.has_error(function()
+        l("127.0.0.1", 0, { cert_file = pki.cert, handshake_timeout = 0 })
+      end, "corun.tls.listen: bad argument #3 (opts.handshake_timeout "
+        .. "must be a number of seconds in (0, 86400], got 0)")
     end)
   end)
 
@@ -807,11 +829,22 @@ describe("corun.tls.wrap", function()
       assert.has_error(function() corun.tls.wrap(conn, { server = 1 }) end,
         "corun.tls.wrap: bad argument #2 (opts.server must be a boolean, "
         .. "got number)")
-      conn:close()
+      corun.join(function()
+        conn:read()  -- waits: the peer says nothing
+      end, function()
+        assert.has_error(function() corun.tls.wrap(conn) end,
+          "corun.tls.wrap: a read or write is waiting on the connection")
+        conn:close()  -- the read ends
+      end)
       assert.has_error(function() corun.tls.wrap(conn) end,
         "corun.tls.wrap: bad argument #1 (the connection is closed)")
+      assert.has_error(function() corun.tls.wrap() end,
+        "corun.tls.wrap: bad argument #1 (corun.Stream expected, got no "
+        .. "value)")
       server:close()
     end)
+    assert.has_error(function() corun.tls.wrap(nil) end,
+      "corun.tls.wrap: bad argument #1 (corun.Stream expected, got nil)")
   end)
 end)
 
