@@ -688,6 +688,45 @@ describe("corun.tls.listen", function()
     assert.equal("", answer)
   end)
 
+  it("listens on a name, which it resolves first", function()
+    local host, err = run(function()
+      local server = listen(nil, "localhost")
+      local host = server:address()
+      server:close()
+      local none, err = corun.tls.listen("no-such-host.invalid", 0,
+        { cert_file = pki.cert, key_file = pki.key })
+      assert.is_nil(none)
+      return host, err
+    end)
+    assert.truthy(host == "127.0.0.1" or host == "::1", host)
+    assert.truthy(err:find("^EAI_NONAME: "), err)
+  end)
+
+  it("runs the handshakes of many clients at once", function()
+    local n = 50
+    local answers, lines = run_long(function()
+      local server, port = listen()
+      local h = upper_server(server, n)
+      local clients = corun.JoinSet()
+      for i = 1, n do
+        clients:spawn(function(i, port, opts)
+          local tls = assert(corun.tls.connect("localhost", port, opts))
+          tls:write("client " .. i .. "\n")
+          local line = tls:read_line()
+          tls:close()
+          return line
+        end, i, port, ca())
+      end
+      local answers = {}
+      for _, line in ipairs(clients:join_all()) do answers[line] = true end
+      local _, lines = h:await()
+      server:close()
+      return answers, lines
+    end)
+    for i = 1, n do assert.is_true(answers["CLIENT " .. i], i) end
+    assert.equal(n, #lines)
+  end)
+
   it("says what it is", function()
     local text = run(function()
       local server = listen()
