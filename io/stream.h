@@ -1,7 +1,9 @@
 /*
 ** stream.h - corun.Stream (stream.c): a byte stream on a libuv stream
 ** handle.  Made by TCP (tcp.c: connections) and for the pipes to child
-** processes; its operations are called by the bindings of corun.Stream.
+** processes; its operations are called by the bindings of corun.Stream,
+** and of classes of streams with a filter between the socket and the
+** buffers (a TLS connection, tls.c).
 */
 #ifndef CORUN_STREAM_H
 #define CORUN_STREAM_H
