@@ -75,6 +75,7 @@ int luaopen_corun_core(lua_State *L) {
   corunL_open_coroutine(L);
   corunL_open_stream(L);
   corunL_open_net(L);
+  corunL_open_tls(L);
   corunL_open_fs(L);
   corunL_open_process(L);
   corunL_open_signal(L);

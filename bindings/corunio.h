@@ -53,7 +53,22 @@ const char *corunL_checkcstring(lua_State *L, const char *fname, int arg,
 /* The port at 'arg' (0..65535). */
 int corunL_checkport(lua_State *L, const char *fname, int arg);
 
+/* The methods of a stream (stream.c), for each class of stream: the
+   object at index 1 must be of class 'tname'; 'fname' names the method
+   (a literal: a read uses it after waiting). */
+int corunL_stream_read(lua_State *L, const char *tname, const char *fname);
+int corunL_stream_read_line(lua_State *L, const char *tname,
+                            const char *fname);
+int corunL_stream_write(lua_State *L, const char *tname, const char *fname);
+int corunL_stream_shutdown(lua_State *L, const char *tname,
+                           const char *fname);
+int corunL_stream_close(lua_State *L, const char *tname, const char *fname);
+int corunL_stream_peer(lua_State *L, const char *tname, const char *fname);
+int corunL_stream_address(lua_State *L, const char *tname,
+                          const char *fname);
+
 void corunL_open_stream(lua_State *L);
+void corunL_open_tls(lua_State *L);
 void corunL_open_net(lua_State *L);
 void corunL_open_fs(lua_State *L);
 void corunL_fs_open_file(lua_State *L);  /* file.c, for corunL_open_fs */

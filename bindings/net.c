@@ -13,7 +13,7 @@ static int l_connect(lua_State *L) {
                                           "host", NULL);
   int port = corunL_checkport(L, "corun.net.connect", 2);
   corunL_waiter(L, "corun.net.connect");
-  return corun__tcp_connect(L, "corun.net.connect", host, port);
+  return corun__tcp_connect(L, "corun.net.connect", host, port, NULL);
 }
 
 /* corun.net.listen(host, port[, backlog]) -> server, or nil, err */
@@ -33,7 +33,7 @@ static int l_listen(lua_State *L) {
     return corunL_error(L, "corun.net.listen", "bad argument #3 (backlog "
                         "must be 1..65535, got %I)", (LUAI_UACINT)backlog);
   return corun__tcp_listen(L, "corun.net.listen", self, host, port,
-                           (int)backlog);
+                           (int)backlog, NULL);
 }
 
 /* corun.dns.resolve(host) -> { "1.2.3.4", ... }, or nil, err */

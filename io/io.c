@@ -91,6 +91,16 @@ void corun__io_open_pending(corun_Runtime *rt, corun_Io *io,
                             corun_Task *waiter,
                             void (*close)(corun_Io *io, int force)) {
   corun__io_open(rt, io, waiter, close);
+  corun__io_pend(io, waiter);
+}
+
+/*
+** The same for an object already open that task 'waiter' waits on before
+** it sees it again (a TLS handshake): 'waiter' itself, a branch perhaps,
+** holds it until its wait's continuation gives it back to the root task
+** (corun__io_adopt); a cancelled wait closes it with the branch.
+*/
+void corun__io_pend(corun_Io *io, corun_Task *waiter) {
   corun__link_remove(&io->res.link);
   corun__link_append(&waiter->owned, &io->res.link);
 }
@@ -208,11 +218,18 @@ corun_Waker corun__io_prepare(lua_State *L, const char *fname,
 int corun__io_wait_request(lua_State *L, const char *fname,
                            corun_CancelFn cancel, void *req, int *orphaned,
                            corun_Waker *w) {
+  return corun__io_wait_request_k(L, fname, cancel, req, orphaned, w,
+                                  corun__io_k_adopt);
+}
+
+int corun__io_wait_request_k(lua_State *L, const char *fname,
+                             corun_CancelFn cancel, void *req,
+                             int *orphaned, corun_Waker *w,
+                             lua_KFunction k) {
   *orphaned = 1;
   *w = corun__io_prepare(L, fname, cancel, req);
   *orphaned = 0;
-  return corun__wait_k(L, *w, (lua_KContext)lua_gettop(L),
-                       corun__io_k_adopt);
+  return corun__wait_k(L, *w, (lua_KContext)lua_gettop(L), k);
 }
 
 typedef struct WakeArgs {

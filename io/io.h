@@ -53,6 +53,7 @@ void corun__io_open(corun_Runtime *rt, corun_Io *io, corun_Task *owner,
 void corun__io_open_pending(corun_Runtime *rt, corun_Io *io,
                             corun_Task *waiter,
                             void (*close)(corun_Io *io, int force));
+void corun__io_pend(corun_Io *io, corun_Task *waiter);
 void corun__io_adopt(corun_Io *io, corun_Task *t);
 void corun__io_close(corun_Io *io, int force);
 void corun__io_done(corun_Io *io);
@@ -84,6 +85,15 @@ corun_Waker corun__io_prepare(lua_State *L, const char *fname,
 int corun__io_wait_request(lua_State *L, const char *fname,
                            corun_CancelFn cancel, void *req, int *orphaned,
                            corun_Waker *w);
+/* The same with the continuation 'k' instead of corun__io_k_adopt, for an
+   operation that goes on after the request (a TLS handshake after the
+   connect): 'k' runs with 'ctx' the stack height below the values the
+   callback woke the task with, and calls corun__io_adopt_results(L, ctx)
+   first. */
+int corun__io_wait_request_k(lua_State *L, const char *fname,
+                             corun_CancelFn cancel, void *req,
+                             int *orphaned, corun_Waker *w,
+                             lua_KFunction k);
 
 /* From a libuv callback: wake the task waiting in 'w' with the values
    'push' pushes (returning how many), in protected mode on the runtime's

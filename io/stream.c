@@ -11,6 +11,12 @@
 ** write error is kept and returned by the next write (or shutdown).
 ** Closing waits for the writes already taken (they are never dropped),
 ** unless the runtime itself is closing.
+**
+** A filter (TLS) may sit between the socket and the buffers: the socket
+** then reads into 'raw', the filter decodes that into the read buffer,
+** and writes go through the filter, which sends what it makes with
+** corun__stream_send (the path of a plain write).  Everything above the
+** buffers is the same.
 */
 #include <limits.h>
 #include <stdint.h>
@@ -46,7 +52,17 @@ struct corun_Stream {
   int handle_closed;      /* uv_close was called */
   uv_timer_t linger;      /* a graceful close is forced when it fires */
   int linger_on;          /* 'linger' was initialised */
+  int draining;           /* closing: reads (and drops) until the peer's
+                             end, so that what it still sends (TLS 1.3
+                             session tickets) does not make our close a
+                             reset that loses our last words */
+  int shut_sent;          /* uv_shutdown was called (our end is sent) */
+  uv_shutdown_t shut;     /* the shutdown of a draining close */
   int open_handles;       /* handles not closed yet: freed at 0 */
+  corun_StreamFilter *filter;  /* owns: between socket and buffers, or
+                                  NULL */
+  char *raw;              /* owns: with a filter, READ_CHUNK bytes the
+                             socket reads into (made on first use) */
 };
 
 /* A write libuv could not take at once: the bytes left, copied. */
@@ -73,6 +89,9 @@ static void on_closed(uv_handle_t *handle) {
   corun_Stream *s = handle->data;
   if (--s->open_handles > 0)
     return;
+  if (s->filter != NULL)
+    s->filter->ops->free(s->filter);
+  free(s->raw);
   free(s->buf);
   free(s);
 }
@@ -90,28 +109,55 @@ static void really_close(corun_Stream *s) {
   uv_close(&s->h.handle, on_closed);
 }
 
-/* The writes of a closed stream did not go out in time: the peer does not
-   read.  Drop them, so that a server does not keep its descriptor. */
+/* The writes of a closed stream did not go out in time, or its peer did
+   not end: the peer does not read, or does not answer.  Drop them, so
+   that a server does not keep its descriptor. */
 static void on_linger(uv_timer_t *timer) {
   really_close(timer->data);
 }
 
-/* The stream's close (corun_Io.close): whoever waits wakes and finds it
-   closed; the handle closes once the writes taken have gone out (at most
-   CORUN_STREAM_LINGER_MS), at once if 'force'. */
+/* A closing stream may go once its writes are out and it drains no
+   more. */
+static void close_if_done(corun_Stream *s) {
+  if (s->nwrites == 0 && !s->draining)
+    really_close(s);
+}
+
+static void on_drain_shutdown(uv_shutdown_t *req, int status) {
+  (void)req; (void)status;  /* the end of the drain says it all */
+}
+
+static int start_reading(corun_Stream *s);
+
+/*
+** The stream's close (corun_Io.close): whoever waits wakes and finds it
+** closed; the handle closes once the writes taken have gone out and, if
+** the filter said its last words, the peer has ended too (at most
+** CORUN_STREAM_LINGER_MS in all), at once if 'force'.
+*/
 static void stream_close(corun_Io *io, int force) {
   corun_Stream *s = (corun_Stream *)io;
+  if (s->filter != NULL && s->filter->ops->close(s->filter, force) &&
+      !force && !s->eof && !s->rerr && !s->werr) {
+    s->draining = 1;  /* on_read drops what comes, until the end */
+    if (!s->shut_sent &&
+        uv_shutdown(&s->shut, &s->h.stream, on_drain_shutdown) == 0)
+      s->shut_sent = 1;
+    if (start_reading(s) != 0)
+      s->draining = 0;
+  }
   corun__io_wake_slot(s->rt, &s->reader, push_nothing, NULL);
   corun__io_wake_slot(s->rt, &s->writer, push_nothing, NULL);
-  if (s->reading) {
+  if (s->reading && !s->draining) {
     uv_read_stop(&s->h.stream);
     s->reading = 0;
   }
-  if (force || s->nwrites == 0)
+  if (force || (s->nwrites == 0 && !s->draining))
     really_close(s);
   else if (uv_timer_init(s->rt->loop, &s->linger) == 0) {
-    /* on_write closes it once the writes taken have gone out, or
-       on_linger after CORUN_STREAM_LINGER_MS */
+    /* on_write or on_read (close_if_done) closes it once the writes
+       taken have gone out and the drain ended, or on_linger after
+       CORUN_STREAM_LINGER_MS */
     s->linger_on = 1;
     s->open_handles++;
     s->linger.data = s;
@@ -128,6 +174,8 @@ corun_Stream *corun__stream_alloc(corun_Runtime *rt, int pipe, int *err) {
   s->rt = rt;
   s->is_pipe = pipe;
   s->open_handles = 1;
+  corun__link_init(&s->io.res.link);  /* unlinked until it is opened */
+  corun__link_init(&s->io.all);
   *err = pipe ? uv_pipe_init(rt->loop, &s->h.pipe, 0)
               : uv_tcp_init(rt->loop, &s->h.tcp);
   if (*err != 0) {
@@ -159,6 +207,12 @@ void corun__stream_push_pending(lua_State *L, corun_Stream *s,
   corun__io_push(L, &s->io, CORUN_STREAM);
 }
 
+void corun__stream_push_as(lua_State *L, corun_Stream *s, corun_Task *owner,
+                           const char *tname) {
+  corun__io_open(s->rt, &s->io, owner, stream_close);
+  corun__io_push(L, &s->io, tname);
+}
+
 /* A waiting task stopped waiting (cancelled, timed out): forget it. */
 static void cancel_wait(corun_Waker w, void *ud) {
   corun_Stream *s = ud;
@@ -173,7 +227,23 @@ static void cancel_wait(corun_Waker w, void *ud) {
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   corun_Stream *s = handle->data;
   (void)suggested;
+  if (s->filter != NULL) {  /* the filter decodes what comes into 'buf' */
+    if (s->raw == NULL)
+      s->raw = malloc(READ_CHUNK);
+    *buf = uv_buf_init(s->raw, s->raw != NULL ? READ_CHUNK : 0);
+    return;
+  }
   corun__io_read_room(&s->buf, s->len, &s->cap, READ_CHUNK, buf);
+}
+
+/* What the socket read ('n' bytes at 'data', or UV_EOF, or an error)
+   through the filter: the end, or an error, are kept. */
+static void filter_input(corun_Stream *s, const char *data, ssize_t n) {
+  int rc = s->filter->ops->input(s->filter, data, n);
+  if (rc == CORUN_FILTER_END)
+    s->eof = 1;
+  else if (rc != 0 && s->rerr == 0)
+    s->rerr = rc;
 }
 
 /* Bytes came (or the end, or an error): keep them, stop reading when the
@@ -181,13 +251,28 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
 static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
   corun_Stream *s = stream->data;
   (void)buf;
-  if (n > 0)
+  if (s->io.closing) {  /* draining: drop it, until the end */
+    if (n < 0) {
+      uv_read_stop(stream);
+      s->reading = 0;
+      s->draining = 0;
+      close_if_done(s);
+    }
+    return;
+  }
+  if (s->filter != NULL) {
+    if (n != 0)
+      filter_input(s, n > 0 ? s->raw : NULL, n);
+    if (s->handle_closed)  /* the filter's owner discarded it */
+      return;
+  }
+  else if (n > 0)
     s->len += (size_t)n;
   else if (n == UV_EOF)
     s->eof = 1;
   else if (n < 0)
     s->rerr = (int)n;
-  if (n < 0 || (s->reader == 0 && s->len >= READ_HIGH) ||
+  if (s->eof || s->rerr || (s->reader == 0 && s->len >= READ_HIGH) ||
       s->len >= LINE_MAX_BYTES) {
     uv_read_stop(stream);
     s->reading = 0;
@@ -216,6 +301,13 @@ static void take(lua_State *L, corun_Stream *s, size_t n, size_t skip) {
 }
 
 static int read_step(lua_State *L, corun_Stream *s, const char *fname);
+
+/* Push nil and what the read or write error 'rc' of 's' is. */
+static int stream_fail(lua_State *L, corun_Stream *s, int rc) {
+  if (rc == CORUN_FILTER_ERROR)
+    return s->filter->ops->fail(L, s->filter);
+  return corun__io_fail(L, rc, NULL);
+}
 
 /* A read woke ('ctx': its fname): answer, or wait again. */
 static int k_read(lua_State *L, int status, lua_KContext ctx) {
@@ -257,7 +349,7 @@ static int read_step(lua_State *L, corun_Stream *s, const char *fname) {
     return 1;
   }
   if (s->rerr)
-    return corun__io_fail(L, s->rerr, NULL);
+    return stream_fail(L, s, s->rerr);
   if (s->eof) {
     lua_pushnil(L);
     return 1;
@@ -305,8 +397,7 @@ static void on_write(uv_write_t *req, int status) {
   if (status < 0 && s->werr == 0)
     s->werr = status;
   if (s->io.closing) {
-    if (s->nwrites == 0)
-      really_close(s);
+    close_if_done(s);
     return;
   }
   if (uv_stream_get_write_queue_size(&s->h.stream) <= WRITE_HIGH / 2)
@@ -322,19 +413,58 @@ static int k_write(lua_State *L, int status, lua_KContext ctx) {
   if (s == NULL)  /* closed meanwhile: what was taken still goes out */
     return corun__io_fail(L, UV_ECANCELED, "the connection was closed");
   if (s->werr != 0)
-    return corun__io_fail(L, s->werr, NULL);
+    return stream_fail(L, s, s->werr);
   lua_pushboolean(L, 1);
   return 1;
 }
 
-int corun__stream_write(lua_State *L, const char *fname, corun_Stream *s,
-                        const char *data, size_t len) {
+/* Hand the 'len' bytes at 'data' to the socket: what it does not take at
+   once is copied into a write request.  0, or libuv's error (not kept:
+   see corun__stream_send). */
+static int send_bytes(corun_Stream *s, const char *data, size_t len) {
   size_t off = 0;
   WriteReq *wr;
   uv_buf_t buf;
   int rc;
+  if (s->nwrites == 0 && len > 0) {  /* nothing queued: write at once */
+    buf = uv_buf_init((char *)data, (unsigned)len);
+    rc = uv_try_write(&s->h.stream, &buf, 1);
+    if (rc >= 0)
+      off = (size_t)rc;
+    else if (rc != UV_EAGAIN && rc != UV_ENOSYS)
+      return rc;
+  }
+  if (off < len) {
+    if ((wr = malloc(sizeof *wr + (len - off))) == NULL)
+      return UV_ENOMEM;
+    memcpy(wr->data, data + off, len - off);
+    wr->s = s;
+    buf = uv_buf_init(wr->data, (unsigned)(len - off));
+    if ((rc = uv_write(&wr->req, &s->h.stream, &buf, 1, on_write)) != 0) {
+      free(wr);
+      return rc;
+    }
+    s->nwrites++;
+  }
+  return 0;
+}
+
+int corun__stream_send(corun_Stream *s, const char *data, size_t len) {
+  int rc;
   if (s->werr != 0)
-    return corun__io_fail(L, s->werr, NULL);
+    return s->werr;
+  if (len > UINT_MAX)  /* the filter sends in pieces: never */
+    return s->werr = UV_E2BIG;
+  if ((rc = send_bytes(s, data, len)) != 0)
+    s->werr = rc;
+  return rc;
+}
+
+int corun__stream_write(lua_State *L, const char *fname, corun_Stream *s,
+                        const char *data, size_t len) {
+  int rc;
+  if (s->werr != 0)
+    return stream_fail(L, s, s->werr);
   if (len > UINT_MAX)  /* one libuv buffer */
     return corun__io_fail(L, UV_E2BIG, "write of more than %u bytes at once",
                           UINT_MAX);
@@ -342,32 +472,22 @@ int corun__stream_write(lua_State *L, const char *fname, corun_Stream *s,
     return corun__error(L, fname, "another write is already waiting on "
                         "this connection");
   }
-  if (s->nwrites == 0 && len > 0) {  /* nothing queued: write at once */
-    buf = uv_buf_init((char *)data, (unsigned)len);
-    rc = uv_try_write(&s->h.stream, &buf, 1);
-    if (rc >= 0)
-      off = (size_t)rc;
-    else if (rc != UV_EAGAIN && rc != UV_ENOSYS)
-      return corun__io_fail(L, rc, NULL);
+  if (s->filter != NULL) {
+    if ((rc = s->filter->ops->output(s->filter, data, len)) != 0) {
+      if (s->werr == 0)
+        s->werr = rc;
+      return stream_fail(L, s, rc);
+    }
   }
-  if (off < len) {
-    if ((wr = malloc(sizeof *wr + (len - off))) == NULL)
-      return corun__io_fail(L, UV_ENOMEM, NULL);
-    memcpy(wr->data, data + off, len - off);
-    wr->s = s;
-    buf = uv_buf_init(wr->data, (unsigned)(len - off));
-    if ((rc = uv_write(&wr->req, &s->h.stream, &buf, 1, on_write)) != 0) {
-      free(wr);
-      return corun__io_fail(L, rc, NULL);
-    }
-    s->nwrites++;
-    if (uv_stream_get_write_queue_size(&s->h.stream) > WRITE_HIGH &&
-        lua_isyieldable(L)) {  /* else it is taken whole: no wait */
-      corun_Waker w = corun__io_prepare(L, fname, cancel_wait, s);
-      s->writer = w;
-      lua_settop(L, 1);
-      return corun__wait_k(L, w, 0, k_write);
-    }
+  else if ((rc = send_bytes(s, data, len)) != 0)
+    return corun__io_fail(L, rc, NULL);
+  if (s->nwrites > 0 &&
+      uv_stream_get_write_queue_size(&s->h.stream) > WRITE_HIGH &&
+      lua_isyieldable(L)) {  /* else it is taken whole: no wait */
+    corun_Waker w = corun__io_prepare(L, fname, cancel_wait, s);
+    s->writer = w;
+    lua_settop(L, 1);
+    return corun__wait_k(L, w, 0, k_write);
   }
   lua_pushboolean(L, 1);
   return 1;
@@ -409,15 +529,19 @@ static void cancel_shutdown(corun_Waker w, void *ud) {
 
 int corun__stream_shutdown(lua_State *L, const char *fname,
                            corun_Stream *s) {
-  ShutReq *r = calloc(1, sizeof *r);
+  ShutReq *r;
   int rc = 0;
-  if (r == NULL)
+  if (s->filter != NULL && s->werr == 0 &&
+      (rc = s->filter->ops->shutdown(s->filter)) != 0 && s->werr == 0)
+    s->werr = rc;
+  if ((r = calloc(1, sizeof *r)) == NULL)
     return corun__io_fail(L, UV_ENOMEM, NULL);
   if (s->werr != 0 || (rc = uv_shutdown(&r->req, &s->h.stream,
                                          on_shutdown)) != 0) {
     free(r);
-    return corun__io_fail(L, s->werr != 0 ? s->werr : rc, NULL);
+    return stream_fail(L, s, s->werr != 0 ? s->werr : rc);
   }
+  s->shut_sent = 1;
   r->rt = s->rt;
   return corun__io_wait_request(L, fname, cancel_shutdown, r, &r->orphaned,
                                 &r->w);
@@ -456,4 +580,40 @@ int corun__stream_tostring(lua_State *L, const char *fname,
   lua_pushfstring(L, "corun.Stream (%s, %I bytes buffered)",
                   s->is_pipe ? "pipe" : "tcp", (LUAI_UACINT)s->len);
   return 1;
+}
+
+/* ----------------------------------------------------------- filters */
+
+int corun__stream_set_filter(corun_Stream *s, corun_StreamFilter *f) {
+  char *old = s->buf;
+  size_t n = s->len;
+  int rc;
+  if (s->reader != 0 || s->writer != 0)
+    return UV_EBUSY;
+  f->s = s;
+  s->filter = f;
+  if (n > 0) {  /* read before the filter came: it is the filter's */
+    s->buf = NULL;
+    s->len = s->cap = 0;
+    filter_input(s, old, (ssize_t)n);
+    free(old);
+  }
+  if ((rc = start_reading(s)) != 0 && s->rerr == 0)
+    s->rerr = rc;
+  return rc;
+}
+
+corun_StreamFilter *corun__stream_filter(corun_Stream *s) {
+  return s->filter;
+}
+
+char *corun__stream_room(corun_Stream *s, size_t *avail) {
+  uv_buf_t buf;
+  corun__io_read_room(&s->buf, s->len, &s->cap, READ_CHUNK / 4, &buf);
+  *avail = buf.len;
+  return buf.base;
+}
+
+void corun__stream_filled(corun_Stream *s, size_t n) {
+  s->len += n;
 }

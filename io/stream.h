@@ -1,7 +1,9 @@
 /*
 ** stream.h - corun.Stream (stream.c): a byte stream on a libuv stream
 ** handle.  Made by TCP (tcp.c: connections) and for the pipes to child
-** processes; its operations are called by the bindings of corun.Stream.
+** processes; its operations are called by the bindings of corun.Stream,
+** and of classes of streams with a filter between the socket and the
+** buffers (a TLS connection, tls.c).
 */
 #ifndef CORUN_STREAM_H
 #define CORUN_STREAM_H
@@ -10,8 +12,10 @@
 
 #define CORUN_STREAM "corun.Stream"
 #define CORUN_STREAM_LINGER_MS 2000  /* at most, for the writes a closed
-                                        stream took to go out (also at the
-                                        end of corun.run) */
+                                        stream took to go out, and for the
+                                        end of a peer a filter said its
+                                        last words to (also at the end of
+                                        corun.run) */
 
 /* Opaque.  It begins with its corun_Io: the corun_Io of an object of
    class CORUN_STREAM (corunL_io_check's answer) is its corun_Stream. */
@@ -31,6 +35,70 @@ void corun__stream_discard(corun_Stream *s);
 void corun__stream_push(lua_State *L, corun_Stream *s, corun_Task *owner);
 void corun__stream_push_pending(lua_State *L, corun_Stream *s,
                                 corun_Task *waiter);
+/* corun__stream_push for a stream of another class ('tname': a TLS
+   connection, whose methods are the stream's and more). */
+void corun__stream_push_as(lua_State *L, corun_Stream *s, corun_Task *owner,
+                           const char *tname);
+
+/* ----------------------------------------------------------- filters */
+
+/*
+** A filter between the socket and the stream's buffers (TLS: io/tls.c).
+** What the socket reads goes through 'input' into the read buffer; what
+** write gives goes through 'output' to the socket.  Reads, writes,
+** backpressure, shutdown and close work as without one.  The stream owns
+** its filter ('free' runs when the stream is freed).
+*/
+#define CORUN_FILTER_END (-0x7f000001)    /* input: the stream ended */
+#define CORUN_FILTER_ERROR (-0x7f000002)  /* the filter failed: 'fail'
+                                             says why */
+
+typedef struct corun_StreamFilter corun_StreamFilter;
+typedef struct corun_FilterOps {
+  /* 'n' > 0 bytes came from the socket at 'data'; or n < 0, data NULL:
+     libuv's UV_EOF or read error.  Decode them into the read buffer
+     (corun__stream_room, corun__stream_filled), send what must answer
+     them (corun__stream_send).  0 (more may come), CORUN_FILTER_END, or
+     an error (libuv's, or CORUN_FILTER_ERROR), kept as the read error. */
+  int (*input)(corun_StreamFilter *f, const char *data, ssize_t n);
+  /* write: encode the 'len' bytes at 'data' (borrowed for the call) and
+     send them; 0 or an error, kept as the write error. */
+  int (*output)(corun_StreamFilter *f, const char *data, size_t len);
+  /* shutdown: send the last words before the socket's shutdown; 0 or an
+     error. */
+  int (*shutdown)(corun_StreamFilter *f);
+  /* The stream starts closing: the last words if not 'force' (its writes
+     still go out), and wake whoever waits on the filter.  1: the peer
+     answers last words with its own end, which the stream waits for
+     (draining what comes, so that its close is no reset), else 0. */
+  int (*close)(corun_StreamFilter *f, int force);
+  /* Push nil and what its CORUN_FILTER_ERROR is; return 2. */
+  int (*fail)(lua_State *L, corun_StreamFilter *f);
+  /* The stream is freed. */
+  void (*free)(corun_StreamFilter *f);
+} corun_FilterOps;
+
+struct corun_StreamFilter {
+  const corun_FilterOps *ops;  /* borrows: static */
+  corun_Stream *s;             /* borrows: the stream, which owns this */
+};
+
+/* Put 'f' between the socket and the buffers of 's', which owns it from
+   then on: what was read and not returned yet goes through it first, and
+   reading starts.  0; or libuv's error of the start of reading (kept as
+   the read error); or UV_EBUSY, and 'f' is not taken: a task waits in
+   read or write. */
+int corun__stream_set_filter(corun_Stream *s, corun_StreamFilter *f);
+/* The stream's filter, or NULL. */
+corun_StreamFilter *corun__stream_filter(corun_Stream *s);
+/* For 'input': free room at the end of the read buffer ('*avail' bytes;
+   NULL if memory ran out), and the 'n' bytes put there. */
+char *corun__stream_room(corun_Stream *s, size_t *avail);
+void corun__stream_filled(corun_Stream *s, size_t n);
+/* Write the 'len' bytes at 'data' (copied if the socket does not take
+   them at once) to the socket, under the filter: 0, or libuv's error,
+   kept as the write error. */
+int corun__stream_send(corun_Stream *s, const char *data, size_t len);
 
 /* -------------------------------------------------------- operations */
 

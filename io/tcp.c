@@ -35,6 +35,7 @@ typedef struct Request {
   int status;             /* libuv error of the last step */
   int port;               /* the port asked for */
   int backlog;            /* listen */
+  corun_Preparer *prep;   /* owns: listen's, until the server has it */
   corun_IoPush push;      /* listen, resolve: the answer once resolved */
   char where[280];        /* "host:port", for messages */
 } Request;
@@ -42,6 +43,8 @@ typedef struct Request {
 static void request_free(Request *r) {
   if (r->ai != NULL)
     uv_freeaddrinfo(r->ai);
+  if (r->prep != NULL)
+    r->prep->close(r->prep, 1);
   free(r);
 }
 
@@ -121,16 +124,19 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
 }
 
 /* The task waits for request 'r', whose first step started with 'rc'; if
-   it did not start, answer nil, err now. */
-static int begin(lua_State *L, Request *r, const char *fname, int rc) {
+   it did not start, answer nil, err now.  'k': the continuation, or NULL
+   (corun__io_k_adopt). */
+static int begin(lua_State *L, Request *r, const char *fname, int rc,
+                 lua_KFunction k) {
   if (rc != 0) {
     r->status = rc;
     push_failure(L, r);
     request_free(r);
     return 2;
   }
-  return corun__io_wait_request(L, fname, cancel_request, r, &r->orphaned,
-                                &r->w);
+  return corun__io_wait_request_k(L, fname, cancel_request, r,
+                                  &r->orphaned, &r->w,
+                                  k != NULL ? k : corun__io_k_adopt);
 }
 
 /* ----------------------------------------------------------- connect */
@@ -215,7 +221,7 @@ static void on_resolved_connect(uv_getaddrinfo_t *req, int status,
 }
 
 int corun__tcp_connect(lua_State *L, const char *fname, const char *host,
-                       int port) {
+                       int port, lua_KFunction k) {
   struct sockaddr_storage sa;
   Request *r = new_request(L, runtime_of(L), host, port);
   int rc;
@@ -223,7 +229,7 @@ int corun__tcp_connect(lua_State *L, const char *fname, const char *host,
     rc = try_connect(r, (struct sockaddr *)&sa);
   else
     rc = start_lookup(r, host, on_resolved_connect);
-  return begin(L, r, fname, rc);
+  return begin(L, r, fname, rc, k);
 }
 
 /* ------------------------------------------------------------ server */
@@ -233,8 +239,11 @@ struct corun_Server {
   uv_tcp_t tcp;           /* the listening socket, freed in server_closed */
   corun_Runtime *rt;      /* borrows: valid while open */
   corun_Waker acceptor;   /* the task waiting in accept, or 0 */
-  int pending;            /* connections libuv holds for uv_accept */
+  int pending;            /* connections libuv holds for uv_accept, or
+                             with 'prep', connections it has ready */
   int err;                /* the server failed (libuv error), sticky */
+  corun_Preparer *prep;   /* owns: prepares connections for accept, or
+                             NULL */
 };
 
 /* A wake with no values: the woken continuation looks at the server. */
@@ -251,35 +260,58 @@ static void server_closed(uv_handle_t *handle) {
    nothing to wait for. */
 static void server_close(corun_Io *io, int force) {
   corun_Server *sv = (corun_Server *)io;
-  (void)force;
   /* accept finds it closed */
   corun__io_wake_slot(sv->rt, &sv->acceptor, push_nothing, NULL);
+  if (sv->prep != NULL) {
+    sv->prep->close(sv->prep, force);
+    sv->prep = NULL;
+  }
   corun__io_done(io);
   uv_close((uv_handle_t *)&sv->tcp, server_closed);
 }
 
 /* Accept one pending connection for task 'owner' and push it; or push
    nil, err. */
+corun_Stream *corun__tcp_take(corun_Server *sv, int *err) {
+  corun_Stream *s;
+  if ((s = corun__stream_alloc(sv->rt, 0, err)) == NULL)
+    return NULL;
+  if ((*err = uv_accept((uv_stream_t *)&sv->tcp,
+                        corun__stream_handle(s))) != 0) {
+    corun__stream_discard(s);
+    return NULL;
+  }
+  return s;
+}
+
 static int accept_one(lua_State *L, corun_Server *sv, corun_Task *owner) {
   corun_Stream *s;
   int rc;
-  if ((s = corun__stream_alloc(sv->rt, 0, &rc)) == NULL)
-    return corun__io_fail(L, rc, NULL);
-  if ((rc = uv_accept((uv_stream_t *)&sv->tcp,
-                      corun__stream_handle(s))) != 0) {
-    corun__stream_discard(s);
-    return corun__io_fail(L, rc, NULL);
+  if (sv->prep != NULL) {
+    sv->pending--;
+    return sv->prep->take(L, sv->prep, owner);
   }
+  if ((s = corun__tcp_take(sv, &rc)) == NULL)
+    return corun__io_fail(L, rc, NULL);
   sv->pending--;
   corun__stream_push(L, s, owner);
   return 1;
 }
 
+void corun__tcp_ready(corun_Server *sv) {
+  sv->pending++;
+  corun__io_wake_slot(sv->rt, &sv->acceptor, push_nothing, NULL);
+}
+
 /* A connection came (or the server failed): the acceptor, if any, takes
    it in its continuation (k_accept), so that an acceptor cancelled in
-   between leaves it to the next accept. */
+   between leaves it to the next accept.  A preparer gets it at once. */
 static void on_connection(uv_stream_t *server, int status) {
   corun_Server *sv = server->data;
+  if (status >= 0 && sv->prep != NULL) {
+    sv->prep->incoming(sv->prep, sv);
+    return;
+  }
   if (status < 0)
     sv->err = status;
   else
@@ -344,22 +376,26 @@ int corun__tcp_server_tostring(lua_State *L, const char *fname,
                                corun_Server *sv) {
   struct sockaddr_storage sa;
   int len = sizeof sa;
+  const char *kind = sv->prep != NULL ? sv->prep->name : NULL;
   (void)fname;
   if (uv_tcp_getsockname(&sv->tcp, (struct sockaddr *)&sa, &len) != 0)
     lua_pushliteral(L, "corun.Server (?)");
   else {
     corun__io_push_addr(L, (struct sockaddr *)&sa);
-    lua_pushfstring(L, "corun.Server (%s:%d)", lua_tostring(L, -2),
+    lua_pushfstring(L, "corun.Server (%s%s%s:%d)", kind ? kind : "",
+                    kind ? ", " : "", lua_tostring(L, -2),
                     (int)lua_tointeger(L, -1));
   }
   return 1;
 }
 
 /* Bind and listen on 'sa'; push the server, or nil, err.  'pending':
-   made in a callback for 'owner', which waits (corun__io_open_pending). */
+   made in a callback for 'owner', which waits (corun__io_open_pending).
+   '*prep' (a pointer to NULL for none) goes to the server: NULL after. */
 static int start_server(lua_State *L, corun_Runtime *rt, corun_Task *owner,
                         const struct sockaddr *sa, int backlog,
-                        const char *where, int pending) {
+                        const char *where, int pending,
+                        corun_Preparer **prep) {
   corun_Server *sv = calloc(1, sizeof *sv);
   int rc;
   if (sv == NULL)
@@ -376,6 +412,8 @@ static int start_server(lua_State *L, corun_Runtime *rt, corun_Task *owner,
     uv_close((uv_handle_t *)&sv->tcp, server_closed);
     return corun__io_fail(L, rc, "%s", where);
   }
+  sv->prep = *prep;
+  *prep = NULL;
   if (pending)
     corun__io_open_pending(rt, &sv->io, owner, server_close);
   else
@@ -389,24 +427,44 @@ static int push_server(lua_State *L, void *ud) {
   if (r->status != 0)
     return push_failure(L, r);
   return start_server(L, r->rt, corun__waker_task(r->rt, r->w),
-                      r->ai->ai_addr, r->backlog, r->where, 1);
+                      r->ai->ai_addr, r->backlog, r->where, 1, &r->prep);
+}
+
+/* The preparer of a listen that failed before it had a request. */
+static void drop_preparer(corun_Preparer *prep) {
+  if (prep != NULL)
+    prep->close(prep, 1);
 }
 
 int corun__tcp_listen(lua_State *L, const char *fname, corun_Task *self,
-                      const char *host, int port, int backlog) {
+                      const char *host, int port, int backlog,
+                      corun_Preparer *prep) {
   struct sockaddr_storage sa;
   Request *r;
   char where[280];
+  int n;
   if (numeric(host, port, &sa) == 0) {
     format_where(where, sizeof where, host, port);
-    return start_server(L, self->rt, self, (struct sockaddr *)&sa,
-                        backlog, where, 0);
+    n = start_server(L, self->rt, self, (struct sockaddr *)&sa, backlog,
+                     where, 0, &prep);
+    drop_preparer(prep);  /* if the server did not take it */
+    return n;
   }
-  corun__task_waiting(L, self->rt, fname);  /* a look-up: it waits */
-  r = new_request(L, self->rt, host, port);
+  if (!lua_isyieldable(L)) {  /* a look-up: it waits */
+    drop_preparer(prep);
+    corun__task_waiting(L, self->rt, fname);  /* raises */
+  }
+  if ((r = calloc(1, sizeof *r)) == NULL) {
+    drop_preparer(prep);
+    return corun__error(L, fname, "not enough memory");
+  }
+  r->prep = prep;  /* the request frees it, whatever happens next */
+  r->rt = self->rt;
+  r->port = port;
+  format_where(r->where, sizeof r->where, host, port);
   r->backlog = backlog;
   r->push = push_server;
-  return begin(L, r, fname, start_lookup(r, host, on_resolved));
+  return begin(L, r, fname, start_lookup(r, host, on_resolved), NULL);
 }
 
 /* --------------------------------------------------------------- dns */
@@ -439,5 +497,5 @@ int corun__tcp_resolve(lua_State *L, const char *fname, const char *host) {
   Request *r = new_request(L, runtime_of(L), host, 0);
   snprintf(r->where, sizeof r->where, "%s", host);
   r->push = push_addresses;
-  return begin(L, r, fname, start_lookup(r, host, on_resolved));
+  return begin(L, r, fname, start_lookup(r, host, on_resolved), NULL);
 }
