@@ -255,8 +255,9 @@ static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
    connection's life): close the poll handle, then the descriptor. */
 static int on_close_socket(void *clientp, curl_socket_t fd) {
   Sock *s = sock_find(clientp, fd);
-  if (s == NULL || !s->ours)
+  if (s == NULL)  /* never polled: it may go now */
     return close(fd);
+  s->ours = 1;  /* sock_closed closes it */
   sock_close(s);
   return 0;
 }

@@ -784,6 +784,23 @@ describe("corun.http over TLS", function()
     assert.same({ 200, 200, 200 }, statuses)
   end)
 
+  it("follows redirects and streams bodies over TLS too", function()
+    local r, size = run(function()
+      local base = "https://localhost:" .. S.ports.https
+      local r = assert(corun.http.get(base .. "/redirect/3",
+                                      { ca_file = pki.ca }))
+      local big = assert(corun.http.get(base .. "/big?n=" .. 8 * 1024 * 1024,
+                                        { ca_file = pki.ca, stream = true }))
+      local size = 0
+      for s in function() return big:read() end do size = size + #s end
+      return r, size
+    end)
+    assert.equal("arrived", r.body)
+    assert.equal("https://localhost:" .. S.ports.https .. "/redirect/0",
+                 r.url)
+    assert.equal(8 * 1024 * 1024, size)
+  end)
+
   it("gives ECERT when ca_file cannot be read", function()
     local r, err = run(function()
       return corun.http.get(url("https"), { ca_file = S.dir .. "/none.pem" })
@@ -1097,14 +1114,32 @@ describe("corun.http cancellation", function()
     assert.truthy(st.events:find("hang-closed", 1, true), st.events)
   end)
 
-  it("a request holds a paused clock, as I/O does", function()
-    local r, advanced = paused(function()
+  it("a request holds a paused clock, as I/O does; libcurl's timeouts "
+     .. "run on real time", function()
+    local r, advanced, err, advanced2 = paused(function()
       local t0 = corun.now()
       local r = assert(corun.http.get(S.http .. "/slow?d=0.2"))
-      return r, corun.now() - t0
+      local advanced = corun.now() - t0
+      t0 = corun.now()
+      local _, err = corun.http.get(S.http .. "/slow?d=5", { timeout = 0.2 })
+      return r, advanced, err, corun.now() - t0
     end)
     assert.equal("slow", r.body)
     near(0, advanced)
+    assert.truthy(err:find("^ETIMEDOUT: "), err)
+    near(0, advanced2)
+  end)
+
+  it("timeout bounds a streamed body too", function()
+    local first, r, err = run(function()
+      local resp = assert(corun.http.get(S.http .. "/drip?d=3",
+                                         { stream = true, timeout = 0.3 }))
+      local first = resp:read()
+      return first, resp:read()
+    end)
+    assert.equal("first", first)
+    assert.is_nil(r)
+    assert.truthy(err:find("^ETIMEDOUT: "), err)
   end)
 end)
 
