@@ -22,6 +22,7 @@
 ** they close when the main task ends and when the runtime closes.  A
 ** client is freed in the close callback of its last libuv handle.
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,8 +57,9 @@ typedef struct Sock {
   uv_poll_t poll;         /* freed in sock_closed */
   corun_HttpClient *c;    /* borrows: the client outlives its handles */
   curl_socket_t fd;       /* the descriptor */
-  int ours;               /* opened by on_open_socket: sock_closed closes
-                             the descriptor */
+  int ours;               /* opened by on_open_socket (or handed to
+                             on_close_socket): sock_closed closes the
+                             descriptor */
 } Sock;
 
 static const char http_kind = 0;  /* identifies the HttpState hook */
