@@ -57,6 +57,8 @@ typedef struct Sock {
   uv_poll_t poll;         /* freed in sock_closed */
   corun_HttpClient *c;    /* borrows: the client outlives its handles */
   curl_socket_t fd;       /* the descriptor */
+  int events;             /* what it is polled for (UV_READABLE...), or 0 */
+  int closing;            /* sock_close was called */
   int ours;               /* opened by on_open_socket (or handed to
                              on_close_socket): sock_closed closes the
                              descriptor */
@@ -96,6 +98,7 @@ static void sock_closed(uv_handle_t *h) {
 /* Stop polling 's' and close its handle (and its descriptor, if ours,
    once the handle is closed). */
 static void sock_close(Sock *s) {
+  s->closing = 1;
   corun__link_remove(&s->link);
   uv_close((uv_handle_t *)&s->poll, sock_closed);
 }
@@ -165,18 +168,27 @@ static void socket_action(corun_HttpClient *c, curl_socket_t fd,
   process(c);
 }
 
+/*
+** An event on a socket.  An error (a reset connection, a refused connect:
+** libuv says EBADF and stops polling) is handed to curl as the socket
+** being ready: curl then reads or writes, and finds the error itself
+** (curl's own CURL_CSELECT_ERR would only say "select/poll returned
+** error").  If curl still wants the socket, polling starts again.
+*/
 static void on_poll(uv_poll_t *h, int status, int events) {
   Sock *s = h->data;
   int flags = 0;
   if (status < 0)
-    flags = CURL_CSELECT_ERR;
+    flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
   else {
     if (events & UV_READABLE)
       flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE)
       flags |= CURL_CSELECT_OUT;
   }
-  socket_action(s->c, s->fd, flags);  /* 's' may be closed after it */
+  socket_action(s->c, s->fd, flags);  /* 's' may be closing after it */
+  if (status < 0 && !s->closing && s->events != 0)
+    uv_poll_start(&s->poll, s->events, on_poll);
 }
 
 static void on_timer(uv_timer_t *h) {
@@ -192,6 +204,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
   (void)easy; (void)socketp;
   if (what == CURL_POLL_REMOVE) {
     if (s != NULL) {
+      s->events = 0;
       uv_poll_stop(&s->poll);
       if (!s->ours)  /* curl closes it next: the handle goes first */
         sock_close(s);
@@ -206,6 +219,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
     events |= UV_READABLE;
   if (what & CURL_POLL_OUT)
     events |= UV_WRITABLE;
+  s->events = events;
   uv_poll_start(&s->poll, events, on_poll);
   return 0;
 }

@@ -19,7 +19,7 @@ local ASAN = os.getenv("CORUN_ASAN") ~= nil
 -- closed, the most /conc requests of T at once, and the events of T's
 -- /big and /hang requests.
 local SERVER_PY = [==[
-import gzip, os, select, socket, ssl, sys, threading, time
+import gzip, os, select, socket, ssl, struct, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit, parse_qs
 
@@ -145,6 +145,17 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(float(q.get("d", "0.5")))
             self.wfile.write(b"later")
+        elif p == "/reset":  # part of the body, then a reset (RST)
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"partial")
+            self.wfile.flush()
+            time.sleep(0.1)
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            os.close(self.connection.detach())
+            self.close_connection = True
         elif p == "/status":
             self.reply(int(q["code"]), b"status " + q["code"].encode())
         elif p == "/big":
@@ -516,6 +527,22 @@ describe("corun.http.get", function()
     for _, err in ipairs(errs) do
       assert.truthy(err:find("^EHTTP: malformed response %(.+%)$"), err)
     end
+  end)
+
+  it("gives ECONNRESET for a connection reset during the body", function()
+    local r, err = run(function()
+      return corun.http.get(S.http .. "/reset")
+    end)
+    assert.is_nil(r)
+    assert.truthy(err:find("^ECONNRESET: connection reset by peer"), err)
+  end)
+
+  it("gives EHTTP asking a server without HTTP/2 for HTTP/2", function()
+    local r, err = run(function()
+      return corun.http.get(S.http .. "/echo", { http_version = "2" })
+    end)
+    assert.is_nil(r)
+    assert.truthy(err:find("^EHTTP: "), err)
   end)
 
   it("gives ECONNREFUSED with the address for a closed port", function()
