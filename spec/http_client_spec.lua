@@ -537,12 +537,16 @@ describe("corun.http.get", function()
     assert.truthy(err:find("^ECONNRESET: connection reset by peer"), err)
   end)
 
-  it("gives EHTTP asking a server without HTTP/2 for HTTP/2", function()
+  it("fails asking a server without HTTP/2 for HTTP/2", function()
     local r, err = run(function()
       return corun.http.get(S.http .. "/echo", { http_version = "2" })
     end)
     assert.is_nil(r)
-    assert.truthy(err:find("^EHTTP: "), err)
+    -- the server answers HTTP/1.1's 400 and closes: what curl meets
+    -- first depends on the timing (its reply, or the closed socket)
+    local name = err:match("^(E[%u_]+): ")
+    assert.truthy(name == "EHTTP" or name == "EPIPE" or name == "ECONNRESET",
+                  err)
   end)
 
   it("gives ECONNREFUSED with the address for a closed port", function()
@@ -922,20 +926,21 @@ describe("corun.http.client", function()
   it("opens at most max_per_host connections to a host", function()
     local one, default = new_tag(), new_tag()
     local a, b = run(function()
-      local function burst(client, tag)
+      -- four requests at once, each held 'd' seconds by the server
+      local function burst(client, tag, d)
         local set = corun.JoinSet()
         for _ = 1, 4 do
-          set:spawn(function(client, tag, base)
-            return assert(client:get(base .. "/conc?d=0.2",
+          set:spawn(function(client, tag, url)
+            return assert(client:get(url,
                                      { headers = { ["X-Tag"] = tag } })).status
-          end, client, tag, S.http)
+          end, client, tag, S.http .. "/conc?d=" .. d)
         end
         set:join_all()
         client:close()
         return stats(tag)
       end
-      return burst(corun.http.client({ max_per_host = 1 }), one),
-             burst(corun.http.client(), default)
+      return burst(corun.http.client({ max_per_host = 1 }), one, 0.1),
+             burst(corun.http.client(), default, 0.6)
     end)
     assert.equal(1, a.peak)
     assert.equal(1, a.connections)
@@ -1159,8 +1164,8 @@ describe("corun.http cancellation", function()
 
   it("timeout bounds a streamed body too", function()
     local first, r, err = run(function()
-      local resp = assert(corun.http.get(S.http .. "/drip?d=3",
-                                         { stream = true, timeout = 0.3 }))
+      local resp = assert(corun.http.get(S.http .. "/drip?d=5",
+                                         { stream = true, timeout = 1 }))
       local first = resp:read()
       return first, resp:read()
     end)
@@ -1231,7 +1236,7 @@ describe("corun.http streamed responses", function()
 
   it("lose nothing when a read is cancelled (corun.timeout)", function()
     local first, ok, err, rest = run(function()
-      local r = assert(corun.http.get(S.http .. "/drip?d=0.5",
+      local r = assert(corun.http.get(S.http .. "/drip?d=1.5",
                                       { stream = true }))
       local first = assert(r:read())
       local ok, err = corun.timeout(0.1, r.read, r)
