@@ -53,7 +53,12 @@ typedef struct Transfer {
   CURLcode result;        /* curl's result, once 'done' */
   int done;               /* curl is done with it (it is detached) */
   int stream;             /* answer at the headers: a streamed response */
-  int follow;             /* curl follows redirects */
+  int follow;             /* redirects are followed (by curl, or by
+                             corun: 'own_follow') */
+  int own_follow;         /* corun follows them (follow_again) */
+  int redirects;          /* redirects corun followed */
+  char *origin;           /* owns: "scheme://host:port" of the URL asked
+                             first, once corun follows a redirect */
   int final;              /* the final response's headers are all in */
   int location;           /* the response being read has a Location */
   int paused;             /* the write callback paused the transfer */
@@ -77,6 +82,7 @@ static void transfer_free(Transfer *t) {
   if (t->x.easy != NULL)
     curl_easy_cleanup(t->x.easy);
   curl_slist_free_all(t->headers);
+  free(t->origin);
   free(t->buf);
   free(t->hdr);
   free(t);
@@ -99,15 +105,45 @@ static int grow(char **p, size_t used, size_t *cap, size_t n) {
   return 1;
 }
 
+/* Does 'url' begin with http:// or https://? */
+static int is_http_url(const char *url) {
+  return strncasecmp(url, "http://", 7) == 0 ||
+         strncasecmp(url, "https://", 8) == 0;
+}
+
+/* Does header line 'line' set the header 'name' (lower-case, with its
+   ':')? */
+static int names(const char *line, const char *name) {
+  size_t n = strlen(name) - 1;
+  return strncasecmp(line, name, n) == 0 &&
+         (line[n] == ':' || line[n] == ';');
+}
+
 /* --------------------------------------------------- curl's callbacks */
 
+/* Is 'code' a redirect a request follows (as Tokio's reqwest does)? */
+static int is_redirect(long code) {
+  return code == 301 || code == 302 || code == 303 || code == 307 ||
+         code == 308;
+}
+
+/* Is a response of status 'code' (with a Location: t->location) a
+   redirect that will be followed, so that it is not the final one? */
+static int will_follow(Transfer *t, long code) {
+  return t->follow && t->location && code >= 300 && code < 400 &&
+         (!t->own_follow || is_redirect(code));
+}
+
 /* CURLOPT_WRITEFUNCTION: body bytes of the final response (curl skips
-   the bodies of the redirects it follows).  A streamed body pauses the
+   the bodies of the redirects it follows, and on_body those corun
+   follows).  A streamed body pauses the
    transfer when STREAM_HIGH bytes wait; curl gives the same bytes again
    once resumed. */
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   Transfer *t = ud;
   size_t k = size * n;
+  if (!t->final)
+    return k;  /* the body of a redirect corun follows */
   if (t->stream && t->len >= STREAM_HIGH) {
     t->paused = 1;
     return CURL_WRITEFUNC_PAUSE;
@@ -145,9 +181,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   }
   if (p[0] == '\r' || p[0] == '\n') {  /* the end of its headers */
     curl_easy_getinfo(t->x.easy, CURLINFO_RESPONSE_CODE, &code);
-    if ((code >= 100 && code < 200 && code != 101) ||
-        (t->follow && code >= 300 && code < 400 && t->location))
-      return k;  /* interim, or a redirect curl follows */
+    if ((code >= 100 && code < 200 && code != 101) || will_follow(t, code))
+      return k;  /* interim, or a redirect */
     t->final = 1;
     if (t->stream)
       corun__httpclient_news(&t->x);
@@ -208,9 +243,14 @@ static int push_error(lua_State *L, Transfer *t) {
     case CURLE_SSL_CLIENTCERT:
       return corun__io_fail_named(L, "ETLS", "TLS handshake failed", "%s",
                                   msg);
-    case CURLE_TOO_MANY_REDIRECTS:
+    case CURLE_TOO_MANY_REDIRECTS: {
+      char *url = NULL;
+      curl_easy_getinfo(t->x.easy, CURLINFO_EFFECTIVE_URL, &url);
       return corun__io_fail_named(L, "EREDIRECT", "too many redirects",
-                                  "%s", msg);
+                                  "more than %d, the last to %s",
+                                  (int)MAX_REDIRECTS, url != NULL ? url
+                                                                  : "?");
+    }
     case CURLE_WEIRD_SERVER_REPLY: case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_HTTP2: case CURLE_HTTP2_STREAM: case CURLE_PARTIAL_FILE:
     case CURLE_BAD_CONTENT_ENCODING: case CURLE_GOT_NOTHING:
@@ -361,11 +401,137 @@ static int push_response(lua_State *L, void *ud) {
 
 /* ------------------------------------------------ told by the client */
 
-static void on_done(corun_HttpXfer *x, CURLcode result) {
+/* The request failed at a redirect corun follows: 'code', and curl's
+   kind of message. */
+static void follow_failed(Transfer *t, CURLcode code, const char *msg) {
+  t->result = code;
+  snprintf(t->errbuf, sizeof t->errbuf, "%s", msg);
+}
+
+/* "scheme://host:port" of 'url', or NULL (out of memory, bad URL). */
+static char *origin_of(const char *url) {
+  CURLU *u = curl_url();
+  char *scheme = NULL, *host = NULL, *port = NULL, *o = NULL;
+  if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+      CURLUE_OK && (o = malloc(strlen(scheme) + strlen(host) +
+                               strlen(port) + 5)) != NULL)
+    sprintf(o, "%s://%s:%s", scheme, host, port);
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return o;
+}
+
+/* Keep the header lines of the request but those about a body ('body':
+   the request becomes a GET) and, for another origin ('cross'), its
+   credentials, as curl does.  0 if memory runs out. */
+static int drop_headers(Transfer *t, int body, int cross) {
+  static const char *const about_body[] = {"Content-Type:",
+    "Content-Length:", "Content-Encoding:", "Transfer-Encoding:", NULL};
+  static const char *const credentials[] = {"Authorization:", "Cookie:",
+                                            NULL};
+  struct curl_slist *kept = NULL, *l;
+  for (l = t->headers; l != NULL; l = l->next) {
+    int j, drop = 0;
+    for (j = 0; body && about_body[j] != NULL; j++)
+      drop |= names(l->data, about_body[j]);
+    for (j = 0; cross && credentials[j] != NULL; j++)
+      drop |= names(l->data, credentials[j]);
+    if (!drop) {
+      struct curl_slist *k = curl_slist_append(kept, l->data);
+      if (k == NULL) {
+        curl_slist_free_all(kept);
+        return 0;
+      }
+      kept = k;
+    }
+  }
+  if (curl_easy_setopt(t->x.easy, CURLOPT_HTTPHEADER, kept) != CURLE_OK) {
+    curl_slist_free_all(kept);
+    return 0;
+  }
+  curl_slist_free_all(t->headers);
+  t->headers = kept;
+  return 1;
+}
+
+/*
+** A transfer ended that corun follows the redirects of (a method other
+** than GET and HEAD): if it was a redirect, start again on client 'c' at
+** its Location, as reqwest does: after a 301, 302 or 303 as a GET
+** without the body and the headers about it (then curl follows the
+** rest), after a 307 or 308 as it was; the credentials stay with the
+** origin first asked.  1 if it started again; 0 if there was nothing to
+** follow, or t->result says why it cannot.
+*/
+static int follow_again(Transfer *t, corun_HttpClient *c) {
+  CURL *e = t->x.easy;
+  long code = 0;
+  char *next = NULL, *url = NULL, *origin;
+  int to_get, bad = 0;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+  if (!is_redirect(code) ||
+      curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &next) != CURLE_OK ||
+      next == NULL)
+    return 0;
+  if (t->redirects == MAX_REDIRECTS) {
+    follow_failed(t, CURLE_TOO_MANY_REDIRECTS, "");
+    return 0;
+  }
+  if (!is_http_url(next)) {
+    follow_failed(t, CURLE_UNSUPPORTED_PROTOCOL, "a redirect to a URL "
+                  "that is not http:// or https://");
+    return 0;
+  }
+  if (t->origin == NULL) {
+    char *first = NULL;
+    curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &first);
+    t->origin = first != NULL ? origin_of(first) : NULL;
+  }
+  to_get = code != 307 && code != 308;
+  origin = origin_of(next);
+  url = strdup(next);
+  bad = t->origin == NULL || origin == NULL || url == NULL ||
+        !drop_headers(t, to_get, strcasecmp(origin, t->origin) != 0);
+  free(origin);
+  if (!bad) {
+    bad |= curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK;
+    if (to_get) {  /* a GET from now on: curl follows the rest */
+      t->own_follow = 0;
+      bad |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL) !=
+             CURLE_OK;
+      bad |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) != CURLE_OK;
+      bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK;
+      bad |= curl_easy_setopt(e, CURLOPT_MAXREDIRS,
+                              MAX_REDIRECTS - t->redirects - 1) != CURLE_OK;
+    }
+  }
+  free(url);
+  t->final = t->location = 0;
+  t->hlen = t->off = t->len = 0;
+  t->errbuf[0] = '\0';
+  t->x.where[0] = '\0';
+  t->redirects++;
+  if (bad || corun__httpclient_attach(c, &t->x) != CURLM_OK) {
+    follow_failed(t, CURLE_OUT_OF_MEMORY, "");
+    return 0;
+  }
+  return 1;
+}
+
+static int on_done(corun_HttpXfer *x, corun_HttpClient *c,
+                   CURLcode result) {
   Transfer *t = corun__container_of(x, Transfer, x);
-  t->done = 1;
   t->result = t->nomem ? CURLE_OUT_OF_MEMORY : result;
+  if (t->result == CURLE_OK && t->own_follow && follow_again(t, c))
+    return 1;
+  t->done = 1;
   t->paused = 0;
+  return 0;
 }
 
 /* News from curl: wake the task waiting for the response (once it is
@@ -412,12 +578,6 @@ static void response_close(corun_Io *io, int force) {
 
 /* ----------------------------------------------------------- request */
 
-/* Does 'url' begin with http:// or https://? */
-static int is_http_url(const char *url) {
-  return strncasecmp(url, "http://", 7) == 0 ||
-         strncasecmp(url, "https://", 8) == 0;
-}
-
 /* Set the options of 'rq' on the new transfer's easy handle; 0 if curl
    refused one (out of memory). */
 static int set_options(Transfer *t, const corun_HttpRequest *rq) {
@@ -439,7 +599,12 @@ static int set_options(Transfer *t, const corun_HttpRequest *rq) {
   SET(CURLOPT_BUFFERSIZE, CURL_BUFFER);
   SET(CURLOPT_ACCEPT_ENCODING, "");
   SET(CURLOPT_USERAGENT, "corun/" CORUN_VERSION);
-  SET(CURLOPT_FOLLOWLOCATION, (long)rq->follow);
+  /* curl follows the redirects of a GET and a HEAD; those of the other
+     methods, corun (follow_again: curl would send a PUT again without its
+     body, and a POST turned into a GET with its Content-Type) */
+  t->own_follow = rq->follow && strcmp(rq->method, "GET") != 0 &&
+                  strcmp(rq->method, "HEAD") != 0;
+  SET(CURLOPT_FOLLOWLOCATION, (long)(rq->follow && !t->own_follow));
   SET(CURLOPT_MAXREDIRS, MAX_REDIRECTS);
   SET(CURLOPT_SSL_VERIFYPEER, (long)rq->verify);
   SET(CURLOPT_SSL_VERIFYHOST, rq->verify ? 2L : 0L);
@@ -470,14 +635,6 @@ static int set_options(Transfer *t, const corun_HttpRequest *rq) {
   }
 #undef SET
   return !bad;
-}
-
-/* Does header line 'line' set the header 'name' (lower-case, with its
-   ':')? */
-static int names(const char *line, const char *name) {
-  size_t n = strlen(name) - 1;
-  return strncasecmp(line, name, n) == 0 &&
-         (line[n] == ':' || line[n] == ';');
 }
 
 /* The header lines of the array at stack index 'idx' (0: none), and the

@@ -148,8 +148,7 @@ static void process(corun_HttpClient *c) {
     corun__link_remove(&x->link);
     x->client = NULL;
     curl_multi_remove_handle(c->multi, x->easy);
-    x->done(x, result);
-    if (!corun__link_linked(&x->news))
+    if (!x->done(x, c, result) && !corun__link_linked(&x->news))
       corun__link_append(&c->news, &x->news);
   }
   while (!c->closed && (l = corun__link_first(&c->news)) != NULL) {
@@ -387,7 +386,7 @@ void corun__httpclient_close(corun_HttpClient *c) {
     corun__link_remove(l);
     x->client = NULL;
     curl_multi_remove_handle(c->multi, x->easy);
-    x->done(x, CORUN_HTTP_CLOSED);
+    x->done(x, c, CORUN_HTTP_CLOSED);
     if (!corun__link_linked(&x->news))
       corun__link_append(&c->news, &x->news);
   }

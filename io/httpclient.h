@@ -38,8 +38,10 @@ struct corun_HttpXfer {
   CURL *easy;             /* the easy handle (owned by http.c) */
   char where[64];         /* "host:port" curl last connected to, or "" */
   /* It ended with 'result' (it is detached already; CORUN_HTTP_CLOSED if
-     its client closed): record it, call no Lua.  It then gets 'tell'. */
-  void (*done)(corun_HttpXfer *x, CURLcode result);
+     its client 'c' closed): record it, call no Lua.  It then gets 'tell',
+     unless it started again on 'c' (corun__httpclient_attach: a redirect
+     it follows itself) and returns 1. */
+  int (*done)(corun_HttpXfer *x, corun_HttpClient *c, CURLcode result);
   /* It has news for its task (done, or corun__httpclient_news): wake
      whoever waits.  May call Lua, may free the transfer. */
   void (*tell)(corun_HttpXfer *x);

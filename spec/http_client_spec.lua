@@ -89,8 +89,12 @@ class Handler(BaseHTTPRequestHandler):
                            [("Location", "/redirect/%d" % (k - 1))])
             else:
                 self.reply(200, b"arrived")
+        elif p == "/goto":  # a redirect of status 'code' to 'to'
+            self.reply(int(q["code"]), b"", [("Location", q["to"])])
         elif p == "/loop":
             self.reply(302, b"", [("Location", "/loop")])
+        elif p == "/loop307":
+            self.reply(307, b"", [("Location", "/loop307")])
         elif p == "/slow":
             time.sleep(float(q.get("d", "1")))
             self.reply(200, b"slow")
@@ -475,6 +479,70 @@ describe("corun.http.get", function()
     assert.truthy(err11:find("^EREDIRECT: too many redirects %("), err11)
     assert.is_nil(loop)
     assert.truthy(errloop:find("^EREDIRECT: "), errloop)
+  end)
+
+  it("follows redirects of every method as reqwest does: a GET without "
+     .. "the body after 301, 302, 303; the same request after 307, 308",
+     function()
+    local got = run(function()
+      local got = {}
+      for _, m in ipairs { "POST", "PUT", "DELETE", "PATCH" } do
+        for _, code in ipairs { 301, 302, 303, 307, 308 } do
+          local r = assert(corun.http.request(m, S.http .. "/goto?code="
+            .. code .. "&to=/echo", { body = "BODY", headers = {
+              ["Content-Type"] = "text/plain" } }))
+          local first, rest = r.body:match("^(%u+) [^\n]*\n(.*)$")
+          got[#got + 1] = ("%s %d: %s %s %s"):format(m, code, first,
+            rest:find("content-type: text/plain", 1, true) and "typed"
+            or "untyped", rest:match("\n\n(.*)$"))
+        end
+      end
+      return got
+    end)
+    for _, line in ipairs(got) do
+      local code = tonumber(line:match(" (%d+):"))
+      local m = line:match("^%u+")
+      if code == 307 or code == 308 then
+        assert.equal(("%s %d: %s typed BODY"):format(m, code, m), line)
+      else
+        assert.equal(("%s %d: GET untyped "):format(m, code), line)
+      end
+    end
+  end)
+
+  it("follows a chain that begins with a PUT, and counts its redirects",
+     function()
+    local r, loop, err = run(function()
+      local r = assert(corun.http.request("PUT", S.http
+        .. "/goto?code=307&to=/redirect/3", { body = "x" }))
+      return r, corun.http.request("PUT", S.http .. "/loop307",
+                                   { body = "x" })
+    end)
+    assert.equal("arrived", r.body)
+    assert.equal(S.http .. "/redirect/0", r.url)
+    assert.is_nil(loop)
+    assert.truthy(err:find("^EREDIRECT: too many redirects %(more than 10, "
+      .. "the last to http://127%.0%.0%.1:%d+/loop307%)$"), err)
+  end)
+
+  it("keeps credentials to the origin first asked", function()
+    local same, other, get_other = run(function()
+      local opts = { body = "x", headers = { Authorization = "Bearer t",
+                                             Cookie = "c=1" } }
+      local here = S.http .. "/echo"
+      local there = "http://localhost:" .. S.ports.http .. "/echo"
+      return assert(corun.http.request("PUT", S.http .. "/goto?code=307&to="
+               .. here, opts)).body,
+             assert(corun.http.request("PUT", S.http .. "/goto?code=307&to="
+               .. there, opts)).body,
+             assert(corun.http.get(S.http .. "/goto?code=302&to=" .. there,
+               { headers = opts.headers })).body
+    end)
+    assert.truthy(same:find("\nauthorization: Bearer t\n", 1, true), same)
+    assert.truthy(same:find("\ncookie: c=1\n", 1, true), same)
+    assert.falsy(other:find("authorization", 1, true), other)
+    assert.falsy(other:find("cookie", 1, true), other)
+    assert.falsy(get_other:find("authorization", 1, true), get_other)
   end)
 
   it("gives the redirect itself with follow_redirects = false", function()
@@ -1207,17 +1275,21 @@ describe("corun.http streamed responses", function()
   end)
 
   it("decompress as they stream, and follow redirects first", function()
-    local gz, redirected = run(function()
+    local gz, redirected, put = run(function()
       local r = assert(corun.http.get(S.http .. "/gzip", { stream = true }))
       local parts = {}
       for s in function() return r:read() end do parts[#parts + 1] = s end
       local r2 = assert(corun.http.get(S.http .. "/redirect/2",
                                        { stream = true }))
       local body = r2:read()
-      return table.concat(parts), { r2.status, r2.url, body, r2:read() }
+      local r3 = assert(corun.http.request("PUT", S.http
+        .. "/goto?code=307&to=/redirect/1", { stream = true, body = "x" }))
+      return table.concat(parts), { r2.status, r2.url, body, r2:read() },
+             { r3.status, r3:read(), r3:read() }
     end)
     assert.equal(("compressed "):rep(1000), gz)
     assert.same({ 200, S.http .. "/redirect/0", "arrived" }, redirected)
+    assert.same({ 200, "arrived" }, put)
   end)
 
   it("can be returned by the task that made them, to any task", function()
