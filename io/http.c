@@ -18,6 +18,10 @@
 **     bounded buffer.  Closing the response frees the record, and with it
 **     the transfer (its connection closes if the body was not all read).
 **
+** curl follows the redirects of a GET and a HEAD; those of the other
+** methods, corun does (follow_again), to treat their bodies as reqwest
+** does, which libcurl 7.88 cannot.
+**
 ** A task that stops waiting (cancelled, timed out) frees the record at
 ** once (cancel_request): the easy handle leaves the multi handle, and curl
 ** closes its connection.
@@ -111,8 +115,8 @@ static int is_http_url(const char *url) {
          strncasecmp(url, "https://", 8) == 0;
 }
 
-/* Does header line 'line' set the header 'name' (lower-case, with its
-   ':')? */
+/* Does header line 'line' set the header 'name' (given with its ':';
+   in any case)? */
 static int names(const char *line, const char *name) {
   size_t n = strlen(name) - 1;
   return strncasecmp(line, name, n) == 0 &&
@@ -135,10 +139,9 @@ static int will_follow(Transfer *t, long code) {
 }
 
 /* CURLOPT_WRITEFUNCTION: body bytes of the final response (curl skips
-   the bodies of the redirects it follows, and on_body those corun
-   follows).  A streamed body pauses the
-   transfer when STREAM_HIGH bytes wait; curl gives the same bytes again
-   once resumed. */
+   the bodies of the redirects it follows, and this those corun follows).
+   A streamed body pauses the transfer when STREAM_HIGH bytes wait; curl
+   gives the same bytes again once resumed. */
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   Transfer *t = ud;
   size_t k = size * n;
