@@ -175,23 +175,26 @@ static void check_options(lua_State *L, const char *fname, int arg,
   }
 }
 
-/* Merge the headers table at the top of the stack into the table at
-   'merged' (lower-case name -> "Name: value" line): later ones win. */
+/* Push 's' lower-cased. */
+static void push_lower(lua_State *L, const char *s) {
+  luaL_Buffer b;
+  size_t i, n = strlen(s);
+  char *d = luaL_buffinitsize(L, &b, n);
+  for (i = 0; i < n; i++)
+    d[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+  luaL_pushresultsize(&b, n);
+}
+
+/* Merge the (checked) headers table at the top of the stack into the
+   table at 'merged' (lower-case name -> "Name: value" line): a name
+   already there, in any case, is replaced. */
 static void merge_headers(lua_State *L, int merged) {
   int t = lua_gettop(L);
   lua_pushnil(L);
   while (lua_next(L, t)) {
     const char *name = lua_tostring(L, -2);
-    const char *v = lua_tostring(L, -1);
-    {
-      luaL_Buffer b;
-      size_t n, i;
-      const char *s = lua_tolstring(L, -2, &n);
-      char *d = luaL_buffinitsize(L, &b, n);
-      for (i = 0; i < n; i++)
-        d[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
-      luaL_pushresultsize(&b, n);
-    }
+    const char *v = lua_tostring(L, -1);  /* a number: its string */
+    push_lower(L, name);
     if (v[0] == '\0')  /* curl sends "Name;" as an empty header */
       lua_pushfstring(L, "%s;", name);
     else
@@ -202,36 +205,43 @@ static void merge_headers(lua_State *L, int merged) {
   lua_settop(L, t);
 }
 
+/* Push t[name] for the table at (absolute) index 't', without
+   metamethods (as check_options saw it); its type. */
+static int rawfield(lua_State *L, int t, const char *name) {
+  lua_pushstring(L, name);
+  return lua_rawget(L, t);
+}
+
 /* Apply the (checked) options table at 'idx' to 'rq'; its headers go
    into the table at 'merged'.  Strings stay on the stack (in the table). */
 static void apply_options(lua_State *L, const char *fname, int idx,
                           corun_HttpRequest *rq, int merged) {
-  if (lua_getfield(L, idx, "headers") == LUA_TTABLE)
+  if (rawfield(L, idx, "headers") == LUA_TTABLE)
     merge_headers(L, merged);
   lua_pop(L, 1);
-  if (lua_getfield(L, idx, "body") == LUA_TSTRING)
+  if (rawfield(L, idx, "body") == LUA_TSTRING)
     rq->body = lua_tolstring(L, -1, &rq->body_len);
   lua_pop(L, 1);
-  if (lua_getfield(L, idx, "timeout") != LUA_TNIL)
+  if (rawfield(L, idx, "timeout") != LUA_TNIL)
     rq->timeout_ms = check_ms(L, fname, idx, "timeout");
   lua_pop(L, 1);
-  if (lua_getfield(L, idx, "connect_timeout") != LUA_TNIL)
+  if (rawfield(L, idx, "connect_timeout") != LUA_TNIL)
     rq->connect_timeout_ms = check_ms(L, fname, idx, "connect_timeout");
   lua_pop(L, 1);
-  if (lua_getfield(L, idx, "follow_redirects") != LUA_TNIL)
+  if (rawfield(L, idx, "follow_redirects") != LUA_TNIL)
     rq->follow = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  if (lua_getfield(L, idx, "verify") != LUA_TNIL)
+  if (rawfield(L, idx, "verify") != LUA_TNIL)
     rq->verify = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  if (lua_getfield(L, idx, "ca_file") == LUA_TSTRING)
+  if (rawfield(L, idx, "ca_file") == LUA_TSTRING)
     rq->ca_file = lua_tostring(L, -1);
   lua_pop(L, 1);
-  if (lua_getfield(L, idx, "http_version") == LUA_TSTRING)
+  if (rawfield(L, idx, "http_version") == LUA_TSTRING)
     rq->version = strcmp(lua_tostring(L, -1), "2") == 0 ? CORUN_HTTP_2
                                                         : CORUN_HTTP_1_1;
   lua_pop(L, 1);
-  if (lua_getfield(L, idx, "stream") != LUA_TNIL)
+  if (rawfield(L, idx, "stream") != LUA_TNIL)
     rq->stream = lua_toboolean(L, -1);
   lua_pop(L, 1);
 }
@@ -317,7 +327,7 @@ static int l_client(lua_State *L) {
   check_options(L, fname, 1, 1);
   lua_settop(L, 1);
   if (lua_istable(L, 1)) {
-    if (lua_getfield(L, 1, "max_per_host") == LUA_TNUMBER)
+    if (rawfield(L, 1, "max_per_host") == LUA_TNUMBER)
       max = lua_tointeger(L, -1);
     lua_pop(L, 1);
   }

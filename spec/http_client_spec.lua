@@ -761,6 +761,16 @@ describe("corun.http.request", function()
     assert.truthy(r.body:find("\naccept: \n", 1, true))
   end)
 
+  it("reads the options table as it is, without its metamethods",
+     function()
+    local r = run(function()
+      local opts = setmetatable({ headers = { ["X-Own"] = "1" } }, {
+        __index = function(_, k) return k == "timeout" and "bad" or nil end })
+      return assert(corun.http.get(S.http .. "/echo", opts))
+    end)
+    assert.truthy(r.body:find("\nx-own: 1\n", 1, true))
+  end)
+
   it("checks the method and every option", function()
     run(function()
       local f = corun.http.request
