@@ -159,19 +159,38 @@ static void close_all(IoState *s, int force) {
 
 /* ------------------------------------------------- shared by objects */
 
-int corun__io_fail(lua_State *L, int uverr, const char *fmt, ...) {
+/* Push nil and "name: what", then " (detail)" formatted from 'fmt' and
+   'ap' if 'fmt' is not NULL; returns 2. */
+static int vfail(lua_State *L, const char *name, const char *what,
+                 const char *fmt, va_list ap) {
   lua_pushnil(L);
-  lua_pushfstring(L, "%s: %s", uv_err_name(uverr), uv_strerror(uverr));
+  lua_pushfstring(L, "%s: %s", name, what);
   if (fmt != NULL) {
-    va_list ap;
     lua_pushliteral(L, " (");
-    va_start(ap, fmt);
     lua_pushvfstring(L, fmt, ap);
-    va_end(ap);
     lua_pushliteral(L, ")");
     lua_concat(L, 4);
   }
   return 2;
+}
+
+int corun__io_fail(lua_State *L, int uverr, const char *fmt, ...) {
+  va_list ap;
+  int n;
+  va_start(ap, fmt);
+  n = vfail(L, uv_err_name(uverr), uv_strerror(uverr), fmt, ap);
+  va_end(ap);
+  return n;
+}
+
+int corun__io_fail_named(lua_State *L, const char *name, const char *what,
+                         const char *fmt, ...) {
+  va_list ap;
+  int n;
+  va_start(ap, fmt);
+  n = vfail(L, name, what, fmt, ap);
+  va_end(ap);
+  return n;
 }
 
 void corun__io_push(lua_State *L, corun_Io *io, const char *tname) {

@@ -63,6 +63,11 @@ void corun__io_done(corun_Io *io);
    (may be NULL) formats the detail, as lua_pushfstring. */
 int corun__io_fail(lua_State *L, int uverr, const char *fmt, ...);
 
+/* The same for a failure libuv has no code for (TLS and HTTP: "ECERT",
+   "ETLS", "EHTTP", ...): nil and "name: what (detail)"; returns 2. */
+int corun__io_fail_named(lua_State *L, const char *name, const char *what,
+                         const char *fmt, ...);
+
 /* Push a new userdata of class 'tname' (a registered metatable) that
    boxes 'io'. */
 void corun__io_push(lua_State *L, corun_Io *io, const char *tname);
