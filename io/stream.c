@@ -305,13 +305,16 @@ void corun__stream_consume(corun_Stream *s, size_t n) {
   if (n > 0 && n < s->len)
     memmove(s->buf, s->buf + n, s->len - n);
   s->len -= n;
+  if (s->len < READ_HIGH)
+    start_reading(s);
+}
+
+void corun__stream_trim(corun_Stream *s) {
   if (s->len == 0) {  /* READ_CHUNK is allocated again when bytes come */
     free(s->buf);
     s->buf = NULL;
     s->cap = 0;
   }
-  if (s->len < READ_HIGH)
-    start_reading(s);
 }
 
 int corun__stream_read_status(corun_Stream *s) {

@@ -76,10 +76,13 @@ int corun__stream_address(lua_State *L, const char *fname,
 /* The bytes read and not taken yet: '*len' of them, borrowed until the
    next call on the stream or the next wait. */
 const char *corun__stream_buffered(corun_Stream *s, size_t *len);
-/* Take the first 'n' (at most what is buffered) bytes; a buffer left
-   empty gives its memory back (an idle connection keeps none); reading
-   starts again below the high mark. */
+/* Take the first 'n' (at most what is buffered) bytes; reading starts
+   again below the high mark. */
 void corun__stream_consume(corun_Stream *s, size_t n);
+/* Give the buffer's memory back if nothing is buffered (a connection
+   that stays idle need keep none; one that is busy keeps it, rather than
+   allocate it again for each read). */
+void corun__stream_trim(corun_Stream *s);
 /* 0 while more bytes may come; UV_EOF once the peer ended its side (what
    is buffered is all there is); or the read error. */
 int corun__stream_read_status(corun_Stream *s);
