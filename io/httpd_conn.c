@@ -39,8 +39,10 @@
 #define DISCARD_MAX (1 << 20)    /* bytes read and dropped after a 413 or
                                     431, so that the client sees it */
 #define DISCARD_SECONDS 2.0      /* and for at most this long */
-#define HEAD_KEEP 2048           /* an idle connection keeps a head
-                                    buffer at most this big */
+#define HEAD_KEEP 2048           /* between requests, a connection keeps
+                                    buffers at most this big */
+#define IDLE_TRIM 0.2            /* seconds idle, after which a connection
+                                    gives its buffers back */
 
 /* Slots of the connection task's stack (its function's arguments, then
    what run keeps). */
@@ -60,7 +62,7 @@ enum {
 enum {
   S_START, S_WRAPPED, S_READ, S_READ_WOKE, S_CALL, S_CALLED, S_BODY,
   S_CHUNK, S_CHUNK_GOT, S_WROTE, S_FAILED, S_SHUT, S_DISCARD,
-  S_DISCARD_WOKE
+  S_DISCARD_WOKE, S_TRIM_WOKE
 };
 
 /* What parse() found. */
@@ -89,6 +91,7 @@ struct corun_HttpConn {
   int phase;              /* IDLE, HEAD or BODY_PHASE */
   uint64_t deadline;      /* of the current read (clock nanoseconds) */
   int expired;            /* the last read wait ended at its deadline */
+  int trimmed;            /* idle long enough: its buffers were freed */
   size_t head_bytes;      /* bytes of the request's head parsed */
   char *head;             /* owns: URL and header bytes of the request */
   size_t head_len, head_cap;
@@ -352,6 +355,22 @@ static int parse(corun_HttpConn *c, corun_Stream *s) {
   return P_MORE;
 }
 
+/* Idle for IDLE_TRIM: give every buffer back (the next request makes
+   them again). */
+static void trim(corun_HttpConn *c, corun_Stream *s) {
+  corun__stream_trim(s);
+  free(c->head);
+  c->head = NULL;
+  c->head_cap = 0;
+  free(c->fields);
+  c->fields = NULL;
+  c->fields_cap = 0;
+  free(c->out);
+  c->out = NULL;
+  c->out_cap = 0;
+  c->trimmed = 1;
+}
+
 /* Ready for the next request on the connection. */
 static void next_request(corun_HttpConn *c) {
   c->phase = IDLE;
@@ -359,6 +378,7 @@ static void next_request(corun_HttpConn *c) {
   c->headers_done = c->message_done = 0;
   c->expect_continue = 0;
   c->raw_body = 0;
+  c->trimmed = 0;
   c->deadline = deadline_in(c, c->lim.keepalive_timeout);
   if (c->head_cap > HEAD_KEEP) {  /* an idle connection keeps little */
     free(c->head);
@@ -740,10 +760,10 @@ static int refuse(lua_State *L, corun_HttpConn *c) {
   return write_top(L, S_FAILED);
 }
 
-/* Wait for more bytes, until c->deadline; 'unheld' when the client may
+/* Wait for more bytes, until 'deadline'; 'unheld' when the client may
    never send (the first byte of a request). */
 static int wait_bytes(lua_State *L, corun_HttpConn *c, corun_Stream *s,
-                      int unheld, int next) {
+                      int unheld, uint64_t deadline, int next) {
   corun_Runtime *rt = c->task->rt;
   corun_Waker w;
   int err = 0;
@@ -752,7 +772,7 @@ static int wait_bytes(lua_State *L, corun_HttpConn *c, corun_Stream *s,
     return 0;  /* reading failed to start: close */
   if (unheld)
     corun__wait_unheld(rt, w);
-  corun__io_deadline(L, FNAME, w, c->deadline);
+  corun__io_deadline(L, FNAME, w, deadline);
   c->idle = unheld;
   return corun__wait_k(L, w, next, k_run);
 }
@@ -808,8 +828,20 @@ static int run(lua_State *L, int state, int status) {
     }
     if (c->phase == IDLE && draining(c))
       return 0;
-    return wait_bytes(L, c, s, c->phase == IDLE, S_READ_WOKE);
+    if (c->phase == IDLE && !c->trimmed) {  /* first wait a little */
+      uint64_t at = deadline_in(c, IDLE_TRIM);
+      if (at < c->deadline)
+        return wait_bytes(L, c, s, 1, at, S_TRIM_WOKE);
+    }
+    return wait_bytes(L, c, s, c->phase == IDLE, c->deadline, S_READ_WOKE);
   }
+
+  case S_TRIM_WOKE:  /* idle for IDLE_TRIM, or a request came */
+    c->idle = 0;
+    if (corun__io_expired(L) && (s = stream_of(L)) != NULL)
+      trim(c, s);
+    state = S_READ;
+    break;
 
   case S_READ_WOKE:
     c->idle = 0;
@@ -945,7 +977,7 @@ static int run(lua_State *L, int state, int status) {
     c->discarded += len;
     if (c->discarded > DISCARD_MAX || corun__stream_read_status(s) != 0)
       return 0;
-    return wait_bytes(L, c, s, 1, S_DISCARD_WOKE);  /* it may never
+    return wait_bytes(L, c, s, 1, c->deadline, S_DISCARD_WOKE);  /* it may never
                                                        close */
   }
 
