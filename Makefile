@@ -93,7 +93,7 @@ CORE_SRC := $(filter-out host/main.c host/preload.c, \
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: all build tests install uninstall clean test test-asan demo deps \
-        bench bench-peers examples rock lint check-layers FORCE
+        bench bench-peers bench-http examples rock lint check-layers FORCE
 
 all build: $(BUILD)/corun $(BUILD)/lib/corun/core.so $(BUILD)/libcorun.a \
            $(BUILD)/libcorun.so $(BUILD)/corun.pc
@@ -297,6 +297,11 @@ bench: all $(BUILD)/bench/echo-client $(BUILD)/bench/cancel
 	CORUN_BUILD=$(BUILD) $(LUA) bench/run.lua
 	CORUN_BUILD=$(BUILD) $(LUA) bench/echo/run.lua
 	$(BUILD)/bench/cancel
+
+# The HTTP server next to luv, lua-http and nginx under wrk (bench/http/).
+bench-http: all
+	@sh tools/deps.sh wrk nginx-light lua-luv lua-http lua-cqueues
+	CORUN_BUILD=$(BUILD) $(LUA) bench/http/server.lua
 
 # Cancelling 100 000 tasks in native waits next to 100 000 sleepers.
 $(BUILD)/bench/cancel: bench/cancel/cancel.c $(BUILD)/include/corun.h $(BUILD)/libcorun.a $(BUILD)/flags
