@@ -69,8 +69,18 @@ else
 SSL_CFLAGS := $(shell pkg-config --cflags openssl 2>/dev/null)
 SSL_LIBS   := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 endif
-DEP_CFLAGS := $(UV_CFLAGS) $(CURL_CFLAGS) $(SSL_CFLAGS)
-DEP_LIBS   := $(CURL_LIBS) $(SSL_LIBS) $(UV_LIBS)
+# Node's http_parser (the HTTP server's request parser): from LuaRocks'
+# external dependency when it found one, else the compiler's default paths
+# (Debian's libhttp-parser-dev ships no .pc file).
+ifneq ($(strip $(HTTP_PARSER_INCDIR)),)
+HP_CFLAGS  := -I$(HTTP_PARSER_INCDIR)
+HP_LIBS    := $(if $(strip $(HTTP_PARSER_LIBDIR)),-L$(HTTP_PARSER_LIBDIR),) -lhttp_parser
+else
+HP_CFLAGS  :=
+HP_LIBS    := -lhttp_parser
+endif
+DEP_CFLAGS := $(UV_CFLAGS) $(CURL_CFLAGS) $(SSL_CFLAGS) $(HP_CFLAGS)
+DEP_LIBS   := $(CURL_LIBS) $(SSL_LIBS) $(HP_LIBS) $(UV_LIBS)
 
 WARN       := -std=c11 -Wall -Wextra $(WERROR)
 DEFS       := -D_DEFAULT_SOURCE $(CHECKS)
@@ -83,7 +93,7 @@ CORE_SRC := $(filter-out host/main.c host/preload.c, \
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: all build tests install uninstall clean test test-asan demo deps \
-        bench bench-peers examples rock lint check-layers FORCE
+        bench bench-peers bench-http examples rock lint check-layers FORCE
 
 all build: $(BUILD)/corun $(BUILD)/lib/corun/core.so $(BUILD)/libcorun.a \
            $(BUILD)/libcorun.so $(BUILD)/corun.pc
@@ -244,7 +254,8 @@ deps:
 
 # What the specs run besides corun: busted and LuaRocks, and the programs
 # nobody here wrote that corun is tested against (TLS and HTTP peers).
-TEST_PACKAGES := lua-busted luarocks python3 openssl curl nghttp2-server
+TEST_PACKAGES := lua-busted luarocks python3 openssl curl nghttp2-server \
+                 apache2-utils wrk
 
 demo:
 	@sh tools/deps.sh
@@ -286,6 +297,11 @@ bench: all $(BUILD)/bench/echo-client $(BUILD)/bench/cancel
 	CORUN_BUILD=$(BUILD) $(LUA) bench/run.lua
 	CORUN_BUILD=$(BUILD) $(LUA) bench/echo/run.lua
 	$(BUILD)/bench/cancel
+
+# The HTTP server next to luv, lua-http and nginx under wrk (bench/http/).
+bench-http: all
+	@sh tools/deps.sh wrk nginx-light lua-luv lua-http lua-cqueues
+	CORUN_BUILD=$(BUILD) $(LUA) bench/http/server.lua
 
 # Cancelling 100 000 tasks in native waits next to 100 000 sleepers.
 $(BUILD)/bench/cancel: bench/cancel/cancel.c $(BUILD)/include/corun.h $(BUILD)/libcorun.a $(BUILD)/flags

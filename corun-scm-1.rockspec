@@ -45,6 +45,10 @@ external_dependencies = {
     header = "openssl/ssl.h",
     library = "ssl",
   },
+  HTTP_PARSER = {
+    header = "http_parser.h",
+    library = "http_parser",
+  },
 }
 
 build = {
@@ -61,6 +65,8 @@ build = {
     LIBCURL_LIBDIR = "$(LIBCURL_LIBDIR)",
     OPENSSL_INCDIR = "$(OPENSSL_INCDIR)",
     OPENSSL_LIBDIR = "$(OPENSSL_LIBDIR)",
+    HTTP_PARSER_INCDIR = "$(HTTP_PARSER_INCDIR)",
+    HTTP_PARSER_LIBDIR = "$(HTTP_PARSER_LIBDIR)",
   },
   install_variables = {
     PREFIX = "$(PREFIX)",

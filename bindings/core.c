@@ -80,6 +80,7 @@ int luaopen_corun_core(lua_State *L) {
   corunL_open_process(L);
   corunL_open_signal(L);
   corunL_open_http(L);
+  corunL_open_httpd(L);
   corunL_open_handle(L);
   lua_pushliteral(L, CORUN_VERSION);
   lua_setfield(L, -2, "version");

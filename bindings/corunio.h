@@ -75,6 +75,7 @@ void corunL_fs_open_file(lua_State *L);  /* file.c, for corunL_open_fs */
 void corunL_open_process(lua_State *L);
 void corunL_open_signal(lua_State *L);
 void corunL_open_http(lua_State *L);
+void corunL_open_httpd(lua_State *L);
 
 /* The number of the signal named by the string at 'arg' ("SIGTERM");
    raises "fname: bad argument #arg (unknown signal ...)" (signal.c). */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <lauxlib.h>
 #include "io.h"
+#include "../host/timer.h"
 
 /* The I/O layer's state in one runtime. */
 typedef struct IoState {
@@ -249,6 +250,27 @@ int corun__io_wait_request_k(lua_State *L, const char *fname,
   *w = corun__io_prepare(L, fname, cancel, req);
   *orphaned = 0;
   return corun__wait_k(L, *w, (lua_KContext)lua_gettop(L), k);
+}
+
+void corun__io_deadline(lua_State *L, const char *fname, corun_Waker w,
+                        uint64_t deadline) {
+  corun_Runtime *rt = corun__state_peek(L)->rt;
+  corun_Task *t = corun__waker_task(rt, w);
+  CORUN_ASSERT(t != NULL && t == rt->current);  /* prepared, not waiting */
+  if (corun__timer_add(rt, t, deadline) != 0)
+    corun__error(L, fname, "not enough memory");
+}
+
+int corun__io_expired(lua_State *L) {
+  corun_Task *t = corun__state_peek(L)->rt->current;
+  corun_Wait *w = t->wait;
+  if (t->wake != CORUN_WAKE_TIMER)
+    return 0;
+  if (w != NULL) {  /* still registered: leave it (task.h, corun_Wait) */
+    t->wait = NULL;
+    w->leave(t, w);
+  }
+  return 1;
 }
 
 typedef struct WakeArgs {

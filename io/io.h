@@ -100,6 +100,21 @@ int corun__io_wait_request_k(lua_State *L, const char *fname,
                              int *orphaned, corun_Waker *w,
                              lua_KFunction k);
 
+/* Give the native wait the running task prepared ('w', not waited in yet)
+   a deadline on the runtime's clock (a corun__timer_deadline value): if it
+   comes first, the task wakes with nothing pushed, and its continuation
+   learns so from corun__io_expired.  The deadline follows a paused clock
+   like every corun timer.  Raises "fname: not enough memory" if the timer
+   heap cannot grow (the prepared wait cannot be woken, and is left when
+   the task next waits or ends). */
+void corun__io_deadline(lua_State *L, const char *fname, corun_Waker w,
+                        uint64_t deadline);
+
+/* In the continuation of a wait given a deadline: 1 if the deadline woke
+   the task, which then leaves the wait (its cancel callback runs: nothing
+   wakes the task for it any more); 0 if what it waited for woke it. */
+int corun__io_expired(lua_State *L);
+
 /* From a libuv callback: wake the task waiting in 'w' with the values
    'push' pushes (returning how many), in protected mode on the runtime's
    scheduler thread; a memory error wakes it with that error instead (a

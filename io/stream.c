@@ -384,6 +384,50 @@ int corun__stream_read_line(lua_State *L, const char *fname,
   return read_start(L, fname, s, LUA_MAXINTEGER, 1);
 }
 
+/* ------------------------------------------ the read buffer, in C */
+
+const char *corun__stream_buffered(corun_Stream *s, size_t *len) {
+  *len = s->len;
+  return s->buf;
+}
+
+void corun__stream_consume(corun_Stream *s, size_t n) {
+  if (n > s->len)
+    n = s->len;
+  if (n > 0 && n < s->len)
+    memmove(s->buf, s->buf + n, s->len - n);
+  s->len -= n;
+  if (s->len < READ_HIGH)
+    start_reading(s);
+}
+
+void corun__stream_trim(corun_Stream *s) {
+  if (s->len == 0) {  /* READ_CHUNK is allocated again when bytes come */
+    free(s->buf);
+    s->buf = NULL;
+    s->cap = 0;
+  }
+}
+
+int corun__stream_read_status(corun_Stream *s) {
+  return s->rerr != 0 ? s->rerr : s->eof ? UV_EOF : 0;
+}
+
+corun_Waker corun__stream_want(lua_State *L, const char *fname,
+                               corun_Stream *s, int *err) {
+  corun_Waker w;
+  if (s->reader != 0) {  /* another branch of the task reads already */
+    corun__error(L, fname, "another read is already waiting on this "
+                 "connection");
+    return 0;
+  }
+  if ((*err = start_reading(s)) != 0)
+    return 0;
+  w = corun__io_prepare(L, fname, cancel_wait, s);
+  s->reader = w;
+  return w;
+}
+
 /* ---------------------------------------------------------- writing */
 
 /* A write request ended: keep its error; close the stream if it was the

@@ -134,6 +134,37 @@ int corun__stream_shutdown(lua_State *L, const char *fname,
 int corun__stream_peer(lua_State *L, const char *fname, corun_Stream *s);
 int corun__stream_address(lua_State *L, const char *fname,
                           corun_Stream *s);
+/* ------------------------------------------ the read buffer, in C */
+
+/*
+** For a protocol parsed in C straight from the stream's read buffer (the
+** HTTP server, io/httpd_conn.c), without a Lua string per read.
+*/
+
+/* The bytes read and not taken yet: '*len' of them, borrowed until the
+   next call on the stream or the next wait. */
+const char *corun__stream_buffered(corun_Stream *s, size_t *len);
+/* Take the first 'n' (at most what is buffered) bytes; reading starts
+   again below the high mark. */
+void corun__stream_consume(corun_Stream *s, size_t n);
+/* Give the buffer's memory back if nothing is buffered (a connection
+   that stays idle need keep none; one that is busy keeps it, rather than
+   allocate it again for each read). */
+void corun__stream_trim(corun_Stream *s);
+/* 0 while more bytes may come; UV_EOF once the peer ended its side (what
+   is buffered is all there is); or the read error. */
+int corun__stream_read_status(corun_Stream *s);
+/* Prepare the running task to wait until more bytes are buffered, or the
+   stream ends, fails or is closed: reading starts, the task is the
+   stream's reader, and the waker is returned; the caller then ends with
+   return corun__wait_k(L, w, ctx, k) (after corun__wait_unheld, if the
+   peer may never send), and 'k' looks at the buffer again, finding the
+   stream from its userdata (closed meanwhile: the box is empty).  Raises
+   "fname: ..." if another read waits or the wait cannot be prepared;
+   returns 0 with '*err' set (a libuv error) if reading cannot start. */
+corun_Waker corun__stream_want(lua_State *L, const char *fname,
+                               corun_Stream *s, int *err);
+
 /* __tostring of an open stream: "corun.Stream (tcp, N bytes buffered)". */
 int corun__stream_tostring(lua_State *L, const char *fname,
                            corun_Stream *s);

@@ -359,3 +359,53 @@ for i in range(20):
     assert.equal(20, reports, err)
   end)
 end)
+
+describe("examples/http-server.lua", function()
+  -- The example runs on a free port; curl drives each route, then asks it
+  -- to shut down, and the script's own last line says it stopped.
+  local function drive(requests)
+    local lines = { ("unset LD_PRELOAD; %s examples/http-server.lua 0 | {")
+                    :format(shell_quote(CORUN)),
+                    'read -r first; echo "$first"; p=${first##*:}' }
+    for _, r in ipairs(requests) do
+      lines[#lines + 1] = ("curl -s %s; echo '|'"):format(
+        r:gsub("URL", "http://127.0.0.1:$p"))
+    end
+    lines[#lines + 1] = "curl -s -X POST http://127.0.0.1:$p/shutdown; cat; }"
+    local status, out, err = exec("sh", { "-c", table.concat(lines, "\n") })
+    assert.are.equal(0, status, err)
+    return out, err
+  end
+
+  it("serves its routes: query, shared notes, a stream, 404, shutdown",
+     function()
+    local out, err = drive {
+      '"URL/hello?name=a%20b"',
+      '"URL/hello"',
+      "-d 'buy milk' URL/notes",
+      "-d 'call mum' URL/notes",
+      "URL/notes",
+      "-X POST URL/notes",
+      '"URL/countdown?from=2"',
+      "-o /dev/null -w '%{http_code}' URL/nope",
+    }
+    assert.are.equal("", err)
+    local want = table.concat({
+      "hello, a b\n", "hello, world\n", "note 1\n", "note 2\n",
+      "1. buy milk\n2. call mum\n", "empty note\n", "2\n1\nliftoff\n", "404",
+    }, "|\n") .. "|\nshutting down\nstopped with 2 notes\n"
+    assert.matches("^listening on 127%.0%.0%.1:%d+\n", out)
+    assert.are.equal(want, (out:gsub("^[^\n]*\n", "")))
+  end)
+
+  it("GET /fetch calls another service with corun.http.get", function()
+    if not (require "corun").http.get then
+      pending("needs corun.http.get, the HTTP client of issue 16, which " ..
+              "has not landed on this branch")
+      return
+    end
+    local out = drive { '"URL/fetch?url=URL/hello"' }
+    assert.matches("\nhttp://127%.0%.0%.1:%d+/hello answered 200 with 13 " ..
+                   "bytes\n|\n", out)
+  end)
+end)
