@@ -205,26 +205,87 @@ describe("examples", function()
     at_least(t, 2.4)
   end)
 
-  -- Real clock only: on a paused clock a read holds the time, so the slow
-  -- server's reply (after a sleep in the same process) and the client's
-  -- timeout around its read could never come.
-  it("health-check: UP for the healthy server, DOWN for the slow one " ..
-     "and the one not listening, all checked at once", function()
-    local lines, t = run_real("examples/health-check.lua")
-    assert.are.equal(4, #lines, table.concat(lines, "\n"))
-    assert.is_truthy(lines[1]:match(
-      "^healthy  http://127%.0%.0%.1:%d+/health  UP %(HTTP/1%.0 200 OK, %d+ ms%)$"),
-      lines[1])
-    assert.is_truthy(lines[2]:match(
-      "^slow     http://127%.0%.0%.1:%d+/health  DOWN %(no answer within 0%.5 s%)$"),
-      lines[2])
-    assert.is_truthy(lines[3]:match(
-      "^down     http://127%.0%.0%.1:(%d+)/health  DOWN %(ECONNREFUSED: " ..
-      "connection refused %(127%.0%.0%.1:%d+%)%)$"), lines[3])
-    local secs = tonumber(lines[4]:match("^checked 3 endpoints in (%d+%.%d+) s$"))
-    assert.is_truthy(secs, lines[4])
-    assert.is_true(secs >= 0.49, lines[4])   -- the slow one's deadline
-    at_least(t, 0.5)
+  -- HTTPS services started by the spec (spec/servers/service.py): a
+  -- healthy one, a slow one (2 s, past the 0.5 s deadline) and a port
+  -- where nothing listens.  Real time: the checks wait for real servers.
+  it("health-check: UP for the healthy HTTPS service, DOWN for the slow " ..
+     "one and the one not listening, all checked at once", function()
+    local pki = require "pki"
+    local services = require "services"
+    local healthy = services.start { tls = true }
+    local slow = services.start { tls = true, delays = { ["/health"] = 2 } }
+    local ok, err = pcall(function()
+      local closed = services.start { tls = true }
+      local closed_url = closed.url
+      closed.stop()
+      local w0 = wall()
+      local status, out, stderr = corun_exec({ "examples/health-check.lua",
+        "--ca", pki.ca, healthy.url .. "/health", slow.url .. "/health",
+        closed_url .. "/health" })
+      local t = wall() - w0
+      assert.are.equal(0, status, stderr)
+      local lines = lines_of(out)
+      assert.are.equal(4, #lines, out)
+      assert.matches("^https://127%.0%.0%.1:%d+/health  UP %(200, " ..
+                     "HTTP/1%.1, %d+ ms%)$", lines[1])
+      assert.matches("^https://127%.0%.0%.1:%d+/health  DOWN %(ETIMEDOUT",
+                     lines[2])
+      assert.matches("^https://127%.0%.0%.1:%d+/health  DOWN " ..
+                     "%(ECONNREFUSED", lines[3])
+      local secs = tonumber(lines[4]:match("^checked 3 endpoints in " ..
+                                           "(%d+%.%d+) s$"))
+      assert.is_truthy(secs, lines[4])
+      assert.is_true(secs >= 0.49, lines[4])   -- the slow one's deadline
+      assert.is_true(secs < 2.5, lines[4])     -- not 0.5 + 2: 5x
+      at_least(t, 0.5)
+    end)
+    healthy.stop()
+    slow.stop()
+    assert(ok, err)
+  end)
+
+  it("health-check: says how to use it when given no URL", function()
+    local status, out, err = corun_exec({ "examples/health-check.lua" })
+    assert.are.equal(2, status)
+    assert.are.equal("", out)
+    assert.matches("^usage: corun examples/health%-check%.lua", err)
+  end)
+
+  -- Five HTTPS services of 0.5 s each, started by the spec: called at
+  -- once, the aggregate takes about 0.5 s, not 2.5 s.
+  it("api-aggregator: calls five HTTPS services at once", function()
+    local pki = require "pki"
+    local services = require "services"
+    local delays = {}
+    for _, name in ipairs { "users", "orders", "inventory", "prices",
+                            "reviews" } do
+      delays["/" .. name] = 0.5
+    end
+    local svc = services.start { tls = true, delays = delays }
+    local ok, err = pcall(function()
+      local w0 = wall()
+      local status, out, stderr = corun_exec({ "examples/api-aggregator.lua",
+                                               svc.url, pki.ca })
+      local t = wall() - w0
+      assert.are.equal(0, status, stderr)
+      assert.are.equal("", stderr)
+      local lines = lines_of(out)
+      assert.are.same({
+        'users     {"service": "users", "ok": true}',
+        'orders    {"service": "orders", "ok": true}',
+        'inventory {"service": "inventory", "ok": true}',
+        'prices    {"service": "prices", "ok": true}',
+        'reviews   {"service": "reviews", "ok": true}',
+      }, { table.unpack(lines, 1, 5) })
+      local took = tonumber(lines[6]:match("^aggregated 5 services %(0 " ..
+                                           "failed%) in (%d+%.%d) s$"))
+      assert.is_truthy(took, lines[6])
+      assert.is_true(took >= 0.5, lines[6])  -- the slowest
+      assert.is_true(took < 2.5, lines[6])   -- not the sum: concurrent
+      at_least(t, 0.5)
+    end)
+    svc.stop()
+    assert(ok, err)
   end)
 
   it("echo-server: echoes each client's bytes, one task per connection",
