@@ -677,6 +677,54 @@ print(r.status, r.read().decode(), c.sock is not None)
   end)
 end)
 
+describe("corun.http.listen with opts.tls (HTTPS)", function()
+  local pki = require "pki"
+  local tls = { cert_file = pki.cert, key_file = pki.key }
+  local function hello(req) return 200, "hello " .. req.path .. "\n" end
+
+  it("serves curl over HTTPS, keeping the connection alive", function()
+    local out, err, status = run_long(serving, hello, { tls = tls },
+      function(port)
+        return sh(("curl -s --cacert %s https://localhost:%d/a " ..
+                   "https://localhost:%d/b -w '%%{num_connects}\\n'")
+                  :format(pki.ca, port, port))
+      end)
+    assert.equal(0, status, err)
+    assert.equal("hello /a\n1\nhello /b\n0\n", out)
+  end)
+
+  it("serves corun's own HTTPS client", function()
+    local resp, err = run_long(serving, hello, { tls = tls }, function(port)
+      return corun.http.get(("https://127.0.0.1:%d/c"):format(port),
+                            { ca_file = pki.ca })
+    end)
+    assert.is_truthy(resp, err)
+    assert.equal(200, resp.status)
+    assert.equal("hello /c\n", resp.body)
+  end)
+
+  it("drops a client whose handshake fails and serves the next", function()
+    local plain, out = run_long(serving, hello, { tls = tls },
+      function(port)
+        local plain = raw(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        return plain, sh(("curl -s --cacert %s https://localhost:%d/ok")
+                         :format(pki.ca, port))
+      end)
+    assert.is_nil(plain:find("hello", 1, true))
+    assert.equal("hello /ok\n", out)
+  end)
+
+  it("is refused by a client that does not trust its certificate",
+     function()
+    local out, err, status = run_long(serving, hello, { tls = tls },
+      function(port)
+        return sh(("curl -s https://localhost:%d/"):format(port))
+      end)
+    assert.are_not.equal(0, status)
+    assert.equal("", out)
+  end)
+end)
+
 describe("corun.http server, fuzzed", function()
   -- Random and mutated requests, each on its own connection, with its
   -- writing side ended: every one must be answered or closed, within a
