@@ -300,7 +300,8 @@ bench: all $(BUILD)/bench/echo-client $(BUILD)/bench/cancel
 
 # The HTTP server next to luv, lua-http and nginx under wrk (bench/http/).
 bench-http: all
-	@sh tools/deps.sh wrk nginx-light lua-luv lua-http lua-cqueues
+	@sh tools/deps.sh wrk nginx-light lua-luv lua-http lua-cqueues curl
+	CORUN_BUILD=$(BUILD) $(LUA) bench/http/run.lua
 	CORUN_BUILD=$(BUILD) $(LUA) bench/http/server.lua
 
 # Cancelling 100 000 tasks in native waits next to 100 000 sleepers.
