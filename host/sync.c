@@ -1,5 +1,5 @@
 /*
-** sync.c - Semaphore, Mutex and Notify.
+** sync.c - Semaphore, Mutex, Notify, RwLock and Barrier.
 **
 ** Each keeps a FIFO of waiting tasks (corun_Sync).  What a waiter asked
 ** for is handed over when it is woken (GRANTED): no task that arrives
@@ -180,4 +180,77 @@ void corun__notify_waiters(corun_Notify *n) {
   corun_Task *t;
   while ((t = first_waiter(&n->sync)) != NULL)
     corun__sched_wake(t, CORUN_WAKE_SIGNAL);  /* takes it off the queue */
+}
+
+/* ------------------------------------------------------------- RwLock */
+
+void corun__rwlock_init(corun_RwLock *rw) {
+  corun__sem_init(&rw->sem, CORUN_RWLOCK_MAX_READS);
+}
+
+/* The read guards held now (a granted waiter counts as held); -1 while a
+   writer holds the lock. */
+lua_Integer corun__rwlock_readers(const corun_RwLock *rw) {
+  if (rw->sem.permits == 0)
+    return -1;
+  return CORUN_RWLOCK_MAX_READS - rw->sem.permits;
+}
+
+/* Lock now with 'k' permits (1: read, CORUN_RWLOCK_MAX_READS: write) if
+   nobody waits before and the lock allows it. */
+int corun__rwlock_try(corun_RwLock *rw, lua_Integer k) {
+  return corun__sem_try(&rw->sem, k);
+}
+
+/* Wait in line for 'k' permits: they are handed over when 't' is woken
+   (corun__sync_granted), or given back if it leaves first. */
+void corun__rwlock_wait(corun_RwLock *rw, corun_Task *t, lua_Integer k) {
+  corun__sem_wait(&rw->sem, t, k);
+}
+
+/* A guard holding 'k' permits is let go: the waiters it held back are
+   served, in order. */
+void corun__rwlock_unlock(corun_RwLock *rw, lua_Integer k) {
+  corun__sem_release(&rw->sem, k);
+}
+
+/* ------------------------------------------------------------ Barrier */
+
+/* A waiter of this generation granted its release and cancelled before
+   it ran: its generation is complete all the same; nothing to give. */
+static void barrier_regrant(corun_Sync *s, corun_Task *t) {
+  (void)s; (void)t;
+}
+
+/* A waiter left before its generation was complete: it no longer
+   counts. */
+static void barrier_left(corun_Sync *s) {
+  ((corun_Barrier *)s)->arrived--;
+}
+
+void corun__barrier_init(corun_Barrier *b, lua_Integer n) {
+  corun__sync_init(&b->sync, barrier_regrant, barrier_left);
+  b->n = n < 1 ? 1 : n;
+  b->arrived = 0;
+  b->generation = 0;
+}
+
+/* A task arrives.  Returns 1 if it completes the generation (it is the
+   leader: the waiters are released, and the next generation starts), 0
+   if it must wait (corun__barrier_wait). */
+int corun__barrier_arrive(corun_Barrier *b) {
+  corun_Task *t;
+  if (b->arrived + 1 < b->n)
+    return 0;
+  while ((t = first_waiter(&b->sync)) != NULL)
+    grant(t);
+  b->arrived = 0;
+  b->generation++;
+  return 1;
+}
+
+/* The arriving task 't' waits for the rest of its generation. */
+void corun__barrier_wait(corun_Barrier *b, corun_Task *t) {
+  b->arrived++;
+  corun__sync_wait(&b->sync, t, 1);
 }
