@@ -22,6 +22,7 @@ local OBJECTS = [[
   objects["corun.RwLockReadGuard"] = rw:try_read()
   objects["corun.RwLockWriteGuard"] = corun.RwLock(2):try_write()
   objects["corun.Barrier"] = corun.Barrier(2)
+  objects["corun.CancellationToken"] = corun.CancellationToken():child()
   objects["corun.Sender"], objects["corun.Receiver"] = corun.channel()
   local h = corun.spawn(function() error("panicked on purpose", 0) end)
   corun.yield_now()
@@ -61,7 +62,7 @@ describe("getmetatable", function()
       assert.equal("__name", keys, line)
       n = n + 1
     end
-    assert.equal(20, n, out)
+    assert.equal(21, n, out)
   end)
 
   it("reaches no metamethod: getmetatable(permit).__gc is nil", function()
