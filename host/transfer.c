@@ -656,6 +656,8 @@ static void copy_object(lua_State *L, int idx, corun_Crossing *c) {
       copy_userdata(L, idx, c);
       return;
     case KIND_MOVE:
+      if (c->share_only)  /* it cannot go to several tasks */
+        refuse(L, c, kind_of(L, idx));
       if (cls != NULL)  /* only its owner may hand it over */
         check_mover(L, idx, cls, c);
       add_move(L, idx, c);
@@ -783,6 +785,7 @@ void corun__transfer_begin(lua_State *L, corun_Crossing *c, corun_State *st,
   c->depth = 0;
   c->classify = 0;
   c->assumed = 0;
+  c->share_only = 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
   c->globals = lua_topointer(L, -1);
   lua_pop(L, 1);

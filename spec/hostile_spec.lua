@@ -23,6 +23,8 @@ local OBJECTS = [[
   objects["corun.RwLockWriteGuard"] = corun.RwLock(2):try_write()
   objects["corun.Barrier"] = corun.Barrier(2)
   objects["corun.CancellationToken"] = corun.CancellationToken():child()
+  objects["corun.OneshotSender"], objects["corun.OneshotReceiver"] =
+    corun.oneshot()
   objects["corun.Sender"], objects["corun.Receiver"] = corun.channel()
   local h = corun.spawn(function() error("panicked on purpose", 0) end)
   corun.yield_now()
@@ -62,7 +64,7 @@ describe("getmetatable", function()
       assert.equal("__name", keys, line)
       n = n + 1
     end
-    assert.equal(21, n, out)
+    assert.equal(23, n, out)
   end)
 
   it("reaches no metamethod: getmetatable(permit).__gc is nil", function()
