@@ -25,6 +25,8 @@ local OBJECTS = [[
   objects["corun.CancellationToken"] = corun.CancellationToken():child()
   objects["corun.OneshotSender"], objects["corun.OneshotReceiver"] =
     corun.oneshot()
+  objects["corun.BroadcastSender"], objects["corun.BroadcastReceiver"] =
+    corun.broadcast(4)
   objects["corun.Sender"], objects["corun.Receiver"] = corun.channel()
   local h = corun.spawn(function() error("panicked on purpose", 0) end)
   corun.yield_now()
@@ -64,7 +66,7 @@ describe("getmetatable", function()
       assert.equal("__name", keys, line)
       n = n + 1
     end
-    assert.equal(23, n, out)
+    assert.equal(25, n, out)
   end)
 
   it("reaches no metamethod: getmetatable(permit).__gc is nil", function()
