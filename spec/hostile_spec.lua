@@ -27,6 +27,8 @@ local OBJECTS = [[
     corun.oneshot()
   objects["corun.BroadcastSender"], objects["corun.BroadcastReceiver"] =
     corun.broadcast(4)
+  objects["corun.WatchSender"], objects["corun.WatchReceiver"] =
+    corun.watch({})
   objects["corun.Sender"], objects["corun.Receiver"] = corun.channel()
   local h = corun.spawn(function() error("panicked on purpose", 0) end)
   corun.yield_now()
@@ -66,7 +68,7 @@ describe("getmetatable", function()
       assert.equal("__name", keys, line)
       n = n + 1
     end
-    assert.equal(25, n, out)
+    assert.equal(27, n, out)
   end)
 
   it("reaches no metamethod: getmetatable(permit).__gc is nil", function()
