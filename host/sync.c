@@ -12,9 +12,13 @@
 #include "sync.h"
 #include "sched.h"
 
-static corun_Task *first_waiter(corun_Sync *s) {
-  corun_Link *l = corun__link_first(&s->waiters);
+static corun_Task *first_waiter_of(corun_Link *waiters) {
+  corun_Link *l = corun__link_first(waiters);
   return l != NULL ? corun__container_of(l, corun_Task, link) : NULL;
+}
+
+static corun_Task *first_waiter(corun_Sync *s) {
+  return first_waiter_of(&s->waiters);
 }
 
 /* Hand 't' what it waits for, and wake it. */
@@ -216,20 +220,27 @@ void corun__rwlock_unlock(corun_RwLock *rw, lua_Integer k) {
 
 /* ------------------------------------------------------------ Barrier */
 
-/* A waiter of this generation granted its release and cancelled before
-   it ran: its generation is complete all the same; nothing to give. */
-static void barrier_regrant(corun_Sync *s, corun_Task *t) {
-  (void)s; (void)t;
+/* The tag of the current generation, as a waiter's task->nvalues keeps
+   it: a task waits through one generation, so its low bits tell them
+   apart. */
+static int generation_tag(const corun_Barrier *b) {
+  return (int)(b->generation & 0x3fffffff);
 }
 
-/* A waiter left before its generation was complete: it no longer
-   counts. */
-static void barrier_left(corun_Sync *s) {
-  ((corun_Barrier *)s)->arrived--;
+/* Task 't' leaves the barrier before its continuation ran (cancelled):
+   one released has nothing to give back (its generation is complete);
+   one still waiting no longer counts, if its generation still runs. */
+static void barrier_leave(corun_Task *t, corun_Wait *w) {
+  corun_Barrier *b = corun__container_of(w, corun_Barrier, wait);
+  int released = (t->flags & CORUN_TASK_GRANTED) != 0;
+  t->flags &= (unsigned short)~CORUN_TASK_GRANTED;
+  if (!released && t->nvalues == generation_tag(b))
+    b->arrived--;
 }
 
 void corun__barrier_init(corun_Barrier *b, lua_Integer n) {
-  corun__sync_init(&b->sync, barrier_regrant, barrier_left);
+  b->wait.leave = barrier_leave;
+  corun__link_init(&b->waiters);
   b->n = n < 1 ? 1 : n;
   b->arrived = 0;
   b->generation = 0;
@@ -242,15 +253,20 @@ int corun__barrier_arrive(corun_Barrier *b) {
   corun_Task *t;
   if (b->arrived + 1 < b->n)
     return 0;
-  while ((t = first_waiter(&b->sync)) != NULL)
+  while ((t = first_waiter_of(&b->waiters)) != NULL)
     grant(t);
   b->arrived = 0;
   b->generation++;
   return 1;
 }
 
-/* The arriving task 't' waits for the rest of its generation. */
+/* The arriving task 't' waits for the rest of its generation; its
+   continuation ends the wait with corun__sync_granted. */
 void corun__barrier_wait(corun_Barrier *b, corun_Task *t) {
+  CORUN_ASSERT(t->wait == NULL);
   b->arrived++;
-  corun__sync_wait(&b->sync, t, 1);
+  t->nvalues = generation_tag(b);
+  t->flags &= (unsigned short)~CORUN_TASK_GRANTED;
+  corun__sched_block(t, &b->waiters);
+  t->wait = &b->wait;
 }

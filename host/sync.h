@@ -75,10 +75,15 @@ typedef struct corun_RwLock {
 /*
 ** A barrier for n tasks: the n-th to arrive (the leader) releases the
 ** n - 1 waiting, and the next generation starts.  A waiter that leaves
-** before its generation is complete (cancelled) no longer counts.
+** before its generation is complete (cancelled) no longer counts.  A
+** waiter's task->nvalues holds the generation it arrived in (its low
+** bits), so that one whose leave comes after its generation completed
+** (aborted, and reached by the scheduler later) takes nothing from the
+** next.
 */
 typedef struct corun_Barrier {
-  corun_Sync sync;        /* the tasks of this generation that wait */
+  corun_Wait wait;        /* what a waiter's task->wait points to */
+  corun_Link waiters;     /* the tasks of this generation that wait, FIFO */
   lua_Integer n;          /* tasks per generation, at least 1 */
   lua_Integer arrived;    /* of this generation, waiting now */
   lua_Integer generation; /* generations completed */

@@ -255,6 +255,28 @@ describe("Barrier:wait", function()
     assert.same({ "c=false" }, s.passed)
   end)
 
+  it("counts a waiter aborted but not yet stopped when the generation "
+     .. "completes, and takes nothing from the next generation", function()
+    local s = shared()
+    s.passed = {}
+    local leader, text, next_leader = run(function()
+      local b = corun.Barrier(2)
+      local a = arrive(b, "a")
+      a:abort()                 -- a stops when the scheduler reaches it...
+      local leader = b:wait()   -- ...after this arrival completed its round
+      a:await()
+      local text = tostring(b)
+      local c = arrive(b, "c")  -- the next generation needs 2 again
+      local next_leader = b:wait()
+      c:await()
+      return leader, text, next_leader
+    end)
+    assert.is_true(leader)
+    assert.equal("corun.Barrier (0 of 2 waiting)", text)
+    assert.is_true(next_leader)
+    assert.same({ "c=false" }, s.passed)
+  end)
+
   it("leaves the barrier when corun.timeout expires", function()
     local ok, err, text, elapsed = paused(function()
       local b = corun.Barrier(2)
