@@ -7,7 +7,9 @@
 ** ones behind it, even if they ask for less (as Tokio's semaphore does).
 ** A granted waiter cancelled before it runs gives its grant back through
 ** 'regrant' (its task->wait is the queue's corun_Wait: the core calls
-** 'leave' below), which hands it to the next waiter.
+** 'leave' below), which hands it to the next waiter.  An RwLock is such a
+** semaphore.  A Barrier keeps its FIFO with a corun_Wait of its own, as
+** what a waiter leaving takes back depends on the generation it came in.
 */
 #include "sync.h"
 #include "sched.h"

@@ -1,6 +1,6 @@
 /*
 ** sync.h - Semaphore, Mutex, Notify, RwLock, Barrier: waiters served first
-** in, first out, through the one wait-queue primitive (corun_Sync below).
+** in, first out, in a wait queue (corun_Sync below, or the barrier's own).
 */
 #ifndef CORUN_SYNC_H
 #define CORUN_SYNC_H

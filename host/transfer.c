@@ -19,6 +19,8 @@
 **                                     __corun = "move": by identity, and the
 **                                     receiving task becomes its owner
 **   coroutines, other userdata        refused, naming where they were
+** A crossing whose copy is handed out again and again (share_only: the
+** values of broadcast and watch channels) refuses what moves too.
 **
 ** Every walk is bounded: tables and functions nest at most
 ** CORUN_TRANSFER_MAXDEPTH deep in a copy (deeper is refused with the
