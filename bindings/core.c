@@ -72,6 +72,10 @@ int luaopen_corun_core(lua_State *L) {
   corunL_open_joinset(L);
   corunL_open_sync(L);
   corunL_open_channel(L);
+  corunL_open_token(L);
+  corunL_open_oneshot(L);
+  corunL_open_broadcast(L);
+  corunL_open_watch(L);
   corunL_open_coroutine(L);
   corunL_open_stream(L);
   corunL_open_net(L);

@@ -39,6 +39,10 @@ void corunL_open_join(lua_State *L);
 void corunL_open_joinset(lua_State *L);
 void corunL_open_sync(lua_State *L);
 void corunL_open_channel(lua_State *L);
+void corunL_open_token(lua_State *L);
+void corunL_open_oneshot(lua_State *L);
+void corunL_open_broadcast(lua_State *L);
+void corunL_open_watch(lua_State *L);
 void corunL_push_joinerror(lua_State *L, int idx, corun_Task *t);
 int corunL_push_ended(lua_State *L, int idx, corun_Task *t);
 

@@ -1,5 +1,5 @@
 /*
-** sync.c - Semaphore, Mutex and Notify.
+** sync.c - Semaphore, Mutex, Notify, RwLock and Barrier.
 **
 ** Each keeps a FIFO of waiting tasks (corun_Sync).  What a waiter asked
 ** for is handed over when it is woken (GRANTED): no task that arrives
@@ -7,14 +7,20 @@
 ** ones behind it, even if they ask for less (as Tokio's semaphore does).
 ** A granted waiter cancelled before it runs gives its grant back through
 ** 'regrant' (its task->wait is the queue's corun_Wait: the core calls
-** 'leave' below), which hands it to the next waiter.
+** 'leave' below), which hands it to the next waiter.  An RwLock is such a
+** semaphore.  A Barrier keeps its FIFO with a corun_Wait of its own, as
+** what a waiter leaving takes back depends on the generation it came in.
 */
 #include "sync.h"
 #include "sched.h"
 
-static corun_Task *first_waiter(corun_Sync *s) {
-  corun_Link *l = corun__link_first(&s->waiters);
+static corun_Task *first_waiter_of(corun_Link *waiters) {
+  corun_Link *l = corun__link_first(waiters);
   return l != NULL ? corun__container_of(l, corun_Task, link) : NULL;
+}
+
+static corun_Task *first_waiter(corun_Sync *s) {
+  return first_waiter_of(&s->waiters);
 }
 
 /* Hand 't' what it waits for, and wake it. */
@@ -180,4 +186,89 @@ void corun__notify_waiters(corun_Notify *n) {
   corun_Task *t;
   while ((t = first_waiter(&n->sync)) != NULL)
     corun__sched_wake(t, CORUN_WAKE_SIGNAL);  /* takes it off the queue */
+}
+
+/* ------------------------------------------------------------- RwLock */
+
+void corun__rwlock_init(corun_RwLock *rw) {
+  corun__sem_init(&rw->sem, CORUN_RWLOCK_MAX_READS);
+}
+
+/* The read guards held now (a granted waiter counts as held); -1 while a
+   writer holds the lock. */
+lua_Integer corun__rwlock_readers(const corun_RwLock *rw) {
+  if (rw->sem.permits == 0)
+    return -1;
+  return CORUN_RWLOCK_MAX_READS - rw->sem.permits;
+}
+
+/* Lock now with 'k' permits (1: read, CORUN_RWLOCK_MAX_READS: write) if
+   nobody waits before and the lock allows it. */
+int corun__rwlock_try(corun_RwLock *rw, lua_Integer k) {
+  return corun__sem_try(&rw->sem, k);
+}
+
+/* Wait in line for 'k' permits: they are handed over when 't' is woken
+   (corun__sync_granted), or given back if it leaves first. */
+void corun__rwlock_wait(corun_RwLock *rw, corun_Task *t, lua_Integer k) {
+  corun__sem_wait(&rw->sem, t, k);
+}
+
+/* A guard holding 'k' permits is let go: the waiters it held back are
+   served, in order. */
+void corun__rwlock_unlock(corun_RwLock *rw, lua_Integer k) {
+  corun__sem_release(&rw->sem, k);
+}
+
+/* ------------------------------------------------------------ Barrier */
+
+/* The tag of the current generation, as a waiter's task->nvalues keeps
+   it: a task waits through one generation, so its low bits tell them
+   apart. */
+static int generation_tag(const corun_Barrier *b) {
+  return (int)(b->generation & 0x3fffffff);
+}
+
+/* Task 't' leaves the barrier before its continuation ran (cancelled):
+   one released has nothing to give back (its generation is complete);
+   one still waiting no longer counts, if its generation still runs. */
+static void barrier_leave(corun_Task *t, corun_Wait *w) {
+  corun_Barrier *b = corun__container_of(w, corun_Barrier, wait);
+  int released = (t->flags & CORUN_TASK_GRANTED) != 0;
+  t->flags &= (unsigned short)~CORUN_TASK_GRANTED;
+  if (!released && t->nvalues == generation_tag(b))
+    b->arrived--;
+}
+
+void corun__barrier_init(corun_Barrier *b, lua_Integer n) {
+  b->wait.leave = barrier_leave;
+  corun__link_init(&b->waiters);
+  b->n = n < 1 ? 1 : n;
+  b->arrived = 0;
+  b->generation = 0;
+}
+
+/* A task arrives.  Returns 1 if it completes the generation (it is the
+   leader: the waiters are released, and the next generation starts), 0
+   if it must wait (corun__barrier_wait). */
+int corun__barrier_arrive(corun_Barrier *b) {
+  corun_Task *t;
+  if (b->arrived + 1 < b->n)
+    return 0;
+  while ((t = first_waiter_of(&b->waiters)) != NULL)
+    grant(t);
+  b->arrived = 0;
+  b->generation++;
+  return 1;
+}
+
+/* The arriving task 't' waits for the rest of its generation; its
+   continuation ends the wait with corun__sync_granted. */
+void corun__barrier_wait(corun_Barrier *b, corun_Task *t) {
+  CORUN_ASSERT(t->wait == NULL);
+  b->arrived++;
+  t->nvalues = generation_tag(b);
+  t->flags &= (unsigned short)~CORUN_TASK_GRANTED;
+  corun__sched_block(t, &b->waiters);
+  t->wait = &b->wait;
 }

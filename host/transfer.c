@@ -19,6 +19,8 @@
 **                                     __corun = "move": by identity, and the
 **                                     receiving task becomes its owner
 **   coroutines, other userdata        refused, naming where they were
+** A crossing whose copy is handed out again and again (share_only: the
+** values of broadcast and watch channels) refuses what moves too.
 **
 ** Every walk is bounded: tables and functions nest at most
 ** CORUN_TRANSFER_MAXDEPTH deep in a copy (deeper is refused with the
@@ -656,6 +658,8 @@ static void copy_object(lua_State *L, int idx, corun_Crossing *c) {
       copy_userdata(L, idx, c);
       return;
     case KIND_MOVE:
+      if (c->share_only)  /* it cannot go to several tasks */
+        refuse(L, c, kind_of(L, idx));
       if (cls != NULL)  /* only its owner may hand it over */
         check_mover(L, idx, cls, c);
       add_move(L, idx, c);
@@ -783,6 +787,7 @@ void corun__transfer_begin(lua_State *L, corun_Crossing *c, corun_State *st,
   c->depth = 0;
   c->classify = 0;
   c->assumed = 0;
+  c->share_only = 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
   c->globals = lua_topointer(L, -1);
   lua_pop(L, 1);

@@ -39,6 +39,8 @@ typedef struct corun_Crossing {
                              functions (plain_fn) */
   int assumed;            /* a classification assumed a function in a
                              cycle was plain: its result is not kept */
+  int share_only;         /* the copy will be handed out again and again
+                             (broadcast, watch): what moves is refused */
   const void *globals;    /* the global table */
   corun_State *st;        /* borrows: for the set of module values */
   corun_PathStep path[CORUN_TRANSFER_MAXPATH];  /* where the walk is */

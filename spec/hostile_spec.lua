@@ -17,6 +17,18 @@ local OBJECTS = [[
   objects["corun.Mutex"] = m
   objects["corun.MutexGuard"] = m:try_lock()
   objects["corun.Notify"] = corun.Notify()
+  local rw = corun.RwLock(1)
+  objects["corun.RwLock"] = rw
+  objects["corun.RwLockReadGuard"] = rw:try_read()
+  objects["corun.RwLockWriteGuard"] = corun.RwLock(2):try_write()
+  objects["corun.Barrier"] = corun.Barrier(2)
+  objects["corun.CancellationToken"] = corun.CancellationToken():child()
+  objects["corun.OneshotSender"], objects["corun.OneshotReceiver"] =
+    corun.oneshot()
+  objects["corun.BroadcastSender"], objects["corun.BroadcastReceiver"] =
+    corun.broadcast(4)
+  objects["corun.WatchSender"], objects["corun.WatchReceiver"] =
+    corun.watch({})
   objects["corun.Sender"], objects["corun.Receiver"] = corun.channel()
   local h = corun.spawn(function() error("panicked on purpose", 0) end)
   corun.yield_now()
@@ -56,7 +68,7 @@ describe("getmetatable", function()
       assert.equal("__name", keys, line)
       n = n + 1
     end
-    assert.equal(16, n, out)
+    assert.equal(27, n, out)
   end)
 
   it("reaches no metamethod: getmetatable(permit).__gc is nil", function()

@@ -17,8 +17,10 @@
 --   calls     an object of a layer calls no function defined in a layer
 --             above it, and the inner core (task.c, sched.c, timer.c,
 --             runtime.c) names no function of the embedding layer, io/,
---             sync.c, channel.c or joinset.c: whoever they must reach is
---             reached through a hook (read with nm from OBJDIR, when given).
+--             the sync objects and channels (sync.c, token.c, channel.c,
+--             oneshot.c, broadcast.c, watch.c, refs.c, handoff.c) or
+--             joinset.c: whoever they must reach is reached through a hook
+--             (read with nm from OBJDIR, when given).
 -- Prints each breach as "file: what" and exits with status 1 if any.
 
 local root = arg[1] or "."
@@ -44,7 +46,9 @@ end
 local API = { ["embed.c"] = true, ["preload.c"] = true, ["main.c"] = true }
 local INNER = { task = true, sched = true, timer = true, runtime = true }
 local OUTER_OF_INNER = { embed = true, preload = true, main = true,
-                         sync = true, channel = true, joinset = true }
+                         sync = true, channel = true, joinset = true,
+                         token = true, oneshot = true, broadcast = true,
+                         watch = true, refs = true, handoff = true }
 
 -- The layer of 'dir/name'.
 local function layer(dir, name)
