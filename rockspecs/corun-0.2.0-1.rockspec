@@ -40,7 +40,8 @@ external_dependencies = {
     library = "uv",
   },
   LIBCURL = {
-    header = "curl/curl.h",
+    -- no header check: Debian keeps curl/curl.h in a multiarch include
+    -- directory that LuaRocks does not search (the compiler does)
     library = "curl",
   },
   OPENSSL = {
