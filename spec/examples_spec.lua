@@ -460,11 +460,6 @@ describe("examples/http-server.lua", function()
   end)
 
   it("GET /fetch calls another service with corun.http.get", function()
-    if not (require "corun").http.get then
-      pending("needs corun.http.get, the HTTP client of issue 16, which " ..
-              "has not landed on this branch")
-      return
-    end
     local out = drive { '"URL/fetch?url=URL/hello"' }
     assert.matches("\nhttp://127%.0%.0%.1:%d+/hello answered 200 with 13 " ..
                    "bytes\n|\n", out)
