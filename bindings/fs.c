@@ -1,7 +1,8 @@
 /*
 ** fs.c - corun.fs: the Lua functions on paths (read_file, write_file,
-** stat, list, mkdir, remove, rename) check their arguments and call the
-** operations of io/fs.h, which do the work through libuv's thread pool.
+** stat, list, mkdir, remove, rename, copy, chmod, symlink, readlink)
+** check their arguments and call the operations of io/fs.h, which do the
+** work through libuv's thread pool.
 ** corun.File and corun.fs.open are in file.c; corunL_open_fs, at the end,
 ** builds corun.fs from both.
 */
@@ -75,13 +76,14 @@ static int l_list(lua_State *L) {
   return corun__fs_list(L, fname, path, len);
 }
 
-/* corun.fs.mkdir(path) -> true, or nil, err */
+/* corun.fs.mkdir(path[, {parents = true}]) -> true, or nil, err */
 static int l_mkdir(lua_State *L) {
   static const char fname[] = "corun.fs.mkdir";
   size_t len;
   const char *path = check_path(L, fname, 1, &len);
+  int parents = opt_flag(L, fname, 2, "parents", 0);
   corunL_waiter(L, fname);
-  return corun__fs_mkdir(L, fname, path, len);
+  return corun__fs_mkdir(L, fname, path, len, parents);
 }
 
 /* corun.fs.remove(path) -> true, or nil, err */
@@ -103,12 +105,61 @@ static int l_rename(lua_State *L) {
   return corun__fs_rename(L, fname, from, from_len, to, to_len);
 }
 
+/* corun.fs.copy(from, to) -> true, or nil, err */
+static int l_copy(lua_State *L) {
+  static const char fname[] = "corun.fs.copy";
+  size_t from_len, to_len;
+  const char *from = check_path(L, fname, 1, &from_len);
+  const char *to = check_path(L, fname, 2, &to_len);
+  corunL_waiter(L, fname);
+  return corun__fs_copy(L, fname, from, from_len, to, to_len);
+}
+
+/* corun.fs.chmod(path, mode) -> true, or nil, err; mode an integer
+   0..07777 (tonumber("755", 8)). */
+static int l_chmod(lua_State *L) {
+  static const char fname[] = "corun.fs.chmod";
+  size_t len;
+  const char *path = check_path(L, fname, 1, &len);
+  lua_Integer mode;
+  if (!lua_isinteger(L, 2))
+    return corunL_typeerror(L, fname, 2, "integer mode");
+  mode = lua_tointeger(L, 2);
+  if (mode < 0 || mode > 07777)
+    return corunL_error(L, fname, "bad argument #2 (mode must be 0..4095, "
+                        "07777 in octal, got %I)", (LUAI_UACINT)mode);
+  corunL_waiter(L, fname);
+  return corun__fs_chmod(L, fname, path, len, (int)mode);
+}
+
+/* corun.fs.symlink(target, path) -> true, or nil, err */
+static int l_symlink(lua_State *L) {
+  static const char fname[] = "corun.fs.symlink";
+  size_t target_len, len;
+  const char *target = corunL_checkcstring(L, fname, 1, "target",
+                                           &target_len);
+  const char *path = check_path(L, fname, 2, &len);
+  corunL_waiter(L, fname);
+  return corun__fs_symlink(L, fname, target, target_len, path, len);
+}
+
+/* corun.fs.readlink(path) -> target, or nil, err */
+static int l_readlink(lua_State *L) {
+  static const char fname[] = "corun.fs.readlink";
+  size_t len;
+  const char *path = check_path(L, fname, 1, &len);
+  corunL_waiter(L, fname);
+  return corun__fs_readlink(L, fname, path, len);
+}
+
 /* ------------------------------------------------------------ module */
 
 static const luaL_Reg fs_functions[] = {
   {"read_file", l_read_file}, {"write_file", l_write_file},
   {"stat", l_stat}, {"list", l_list}, {"mkdir", l_mkdir},
-  {"remove", l_remove}, {"rename", l_rename}, {NULL, NULL}
+  {"remove", l_remove}, {"rename", l_rename}, {"copy", l_copy},
+  {"chmod", l_chmod}, {"symlink", l_symlink}, {"readlink", l_readlink},
+  {NULL, NULL}
 };
 
 void corunL_open_fs(lua_State *L) {
