@@ -2,13 +2,15 @@
 ** fs.c - corun.fs: the Lua functions on paths (read_file, write_file,
 ** stat, list, mkdir, remove, rename, copy, chmod, symlink, readlink)
 ** check their arguments and call the operations of io/fs.h, which do the
-** work through libuv's thread pool.
+** work through libuv's thread pool; corun.fs.watch and the class
+** corun.FsWatcher call io/fswatch.h.
 ** corun.File and corun.fs.open are in file.c; corunL_open_fs, at the end,
 ** builds corun.fs from both.
 */
 #include <lauxlib.h>
 #include "corunio.h"
 #include "../io/fs.h"
+#include "../io/fswatch.h"
 
 /* --------------------------------------------------------- arguments */
 
@@ -152,6 +154,52 @@ static int l_readlink(lua_State *L) {
   return corun__fs_readlink(L, fname, path, len);
 }
 
+/* ------------------------------------------------------------- watch */
+
+/* corun.fs.watch(path) -> watcher, or nil, err */
+static int l_watch(lua_State *L) {
+  static const char fname[] = "corun.fs.watch";
+  const char *path = check_path(L, fname, 1, NULL);
+  corun_Task *self = corunL_task(L, fname);
+  corunL_io_ready(L, fname);
+  return corun__fswatch_open(L, fname, self, path);
+}
+
+/* Method self: the open watcher the running task may use. */
+static corun_FsWatcher *check_watcher(lua_State *L, const char *fname) {
+  return (corun_FsWatcher *)corunL_io_check(L, fname, CORUN_FSWATCHER,
+                                            "watcher");
+}
+
+/* watcher:next() -> name, events; nil, "lagged", k; or nil, err */
+static int w_next(lua_State *L) {
+  static const char fname[] = "watcher:next";
+  return corun__fswatch_next(L, fname, check_watcher(L, fname));
+}
+
+/* watcher:close(); closing a closed watcher does nothing. */
+static int w_close(lua_State *L) {
+  corun_Io *io = corunL_io_peek(L, "watcher:close", CORUN_FSWATCHER);
+  if (io != NULL) {
+    check_watcher(L, "watcher:close");
+    corun__io_close(io, 0);
+  }
+  return 0;
+}
+
+static int w_tostring(lua_State *L) {
+  corun_Io *io = corunL_io_peek(L, "watcher:__tostring", CORUN_FSWATCHER);
+  return corun__fswatch_tostring(L, (corun_FsWatcher *)io);
+}
+
+static const luaL_Reg watcher_methods[] = {
+  {"next", w_next}, {"close", w_close}, {NULL, NULL}
+};
+
+static const luaL_Reg watcher_meta[] = {
+  {"__tostring", w_tostring}, {NULL, NULL}
+};
+
 /* ------------------------------------------------------------ module */
 
 static const luaL_Reg fs_functions[] = {
@@ -159,11 +207,12 @@ static const luaL_Reg fs_functions[] = {
   {"stat", l_stat}, {"list", l_list}, {"mkdir", l_mkdir},
   {"remove", l_remove}, {"rename", l_rename}, {"copy", l_copy},
   {"chmod", l_chmod}, {"symlink", l_symlink}, {"readlink", l_readlink},
-  {NULL, NULL}
+  {"watch", l_watch}, {NULL, NULL}
 };
 
 void corunL_open_fs(lua_State *L) {
   corun__state(L);                  /* module state */
+  corunL_io_newclass(L, CORUN_FSWATCHER, watcher_methods, watcher_meta);
   lua_newtable(L);                  /* corun.fs */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, fs_functions, 1);
