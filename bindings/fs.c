@@ -34,15 +34,34 @@ static int opt_flag(lua_State *L, const char *fname, int arg,
   return v;
 }
 
+/* The operations of io/fs.h on one path, and on two, without options. */
+typedef int (*PathOp)(lua_State *L, const char *fname, const char *path,
+                      size_t len);
+typedef int (*PathsOp)(lua_State *L, const char *fname, const char *a,
+                       size_t a_len, const char *b, size_t b_len);
+
+/* fname(path): check the path and the task, then call 'op'. */
+static int on_path(lua_State *L, const char *fname, PathOp op) {
+  size_t len;
+  const char *path = check_path(L, fname, 1, &len);
+  corunL_waiter(L, fname);
+  return op(L, fname, path, len);
+}
+
+/* fname(from, to): check both paths and the task, then call 'op'. */
+static int on_paths(lua_State *L, const char *fname, PathsOp op) {
+  size_t a_len, b_len;
+  const char *a = check_path(L, fname, 1, &a_len);
+  const char *b = check_path(L, fname, 2, &b_len);
+  corunL_waiter(L, fname);
+  return op(L, fname, a, a_len, b, b_len);
+}
+
 /* ---------------------------------------------------- path functions */
 
 /* corun.fs.read_file(path) -> string, or nil, err */
 static int l_read_file(lua_State *L) {
-  static const char fname[] = "corun.fs.read_file";
-  size_t len;
-  const char *path = check_path(L, fname, 1, &len);
-  corunL_waiter(L, fname);
-  return corun__fs_read_file(L, fname, path, len);
+  return on_path(L, "corun.fs.read_file", corun__fs_read_file);
 }
 
 /* corun.fs.write_file(path, data[, {atomic = true}]) -> true, or nil, err */
@@ -71,11 +90,7 @@ static int l_stat(lua_State *L) {
 
 /* corun.fs.list(dir) -> { name, ... }, or nil, err */
 static int l_list(lua_State *L) {
-  static const char fname[] = "corun.fs.list";
-  size_t len;
-  const char *path = check_path(L, fname, 1, &len);
-  corunL_waiter(L, fname);
-  return corun__fs_list(L, fname, path, len);
+  return on_path(L, "corun.fs.list", corun__fs_list);
 }
 
 /* corun.fs.mkdir(path[, {parents = true}]) -> true, or nil, err */
@@ -90,31 +105,17 @@ static int l_mkdir(lua_State *L) {
 
 /* corun.fs.remove(path) -> true, or nil, err */
 static int l_remove(lua_State *L) {
-  static const char fname[] = "corun.fs.remove";
-  size_t len;
-  const char *path = check_path(L, fname, 1, &len);
-  corunL_waiter(L, fname);
-  return corun__fs_remove(L, fname, path, len);
+  return on_path(L, "corun.fs.remove", corun__fs_remove);
 }
 
 /* corun.fs.rename(from, to) -> true, or nil, err */
 static int l_rename(lua_State *L) {
-  static const char fname[] = "corun.fs.rename";
-  size_t from_len, to_len;
-  const char *from = check_path(L, fname, 1, &from_len);
-  const char *to = check_path(L, fname, 2, &to_len);
-  corunL_waiter(L, fname);
-  return corun__fs_rename(L, fname, from, from_len, to, to_len);
+  return on_paths(L, "corun.fs.rename", corun__fs_rename);
 }
 
 /* corun.fs.copy(from, to) -> true, or nil, err */
 static int l_copy(lua_State *L) {
-  static const char fname[] = "corun.fs.copy";
-  size_t from_len, to_len;
-  const char *from = check_path(L, fname, 1, &from_len);
-  const char *to = check_path(L, fname, 2, &to_len);
-  corunL_waiter(L, fname);
-  return corun__fs_copy(L, fname, from, from_len, to, to_len);
+  return on_paths(L, "corun.fs.copy", corun__fs_copy);
 }
 
 /* corun.fs.chmod(path, mode) -> true, or nil, err; mode an integer
@@ -147,11 +148,7 @@ static int l_symlink(lua_State *L) {
 
 /* corun.fs.readlink(path) -> target, or nil, err */
 static int l_readlink(lua_State *L) {
-  static const char fname[] = "corun.fs.readlink";
-  size_t len;
-  const char *path = check_path(L, fname, 1, &len);
-  corunL_waiter(L, fname);
-  return corun__fs_readlink(L, fname, path, len);
+  return on_path(L, "corun.fs.readlink", corun__fs_readlink);
 }
 
 /* ------------------------------------------------------------- watch */
