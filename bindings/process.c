@@ -145,17 +145,51 @@ static void check_stdio(lua_State *L, const char *fname,
   }
 }
 
+/* The boolean option 'name' of the table at index 3 into '*flag' (left
+   as it is when absent). */
+static void opt_boolean(lua_State *L, const char *fname, const char *name,
+                        int *flag) {
+  if (lua_getfield(L, 3, name) != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TBOOLEAN)
+      corunL_error(L, fname, "bad argument #3 (opts.%s must be a boolean, "
+                   "got %s)", name, luaL_typename(L, -1));
+    *flag = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 1);
+}
+
+/* The user or group id option 'name' of the table at index 3 (an integer
+   0..2^32 - 2: -1 means "unchanged" to the system); 1 if it is given. */
+static int opt_id(lua_State *L, const char *fname, const char *name,
+                  lua_Integer *id) {
+  int given = lua_getfield(L, 3, name) != LUA_TNIL;
+  if (given) {
+    if (!lua_isinteger(L, -1))
+      corunL_error(L, fname, "bad argument #3 (opts.%s must be an integer, "
+                   "got %s)", name, lua_type(L, -1) == LUA_TNUMBER ?
+                   "float" : luaL_typename(L, -1));
+    *id = lua_tointeger(L, -1);
+    if (*id < 0 || *id > (lua_Integer)0xFFFFFFFE)
+      corunL_error(L, fname, "bad argument #3 (opts.%s must be 0..%I, got "
+                   "%I)", name, (LUAI_UACINT)0xFFFFFFFE, (LUAI_UACINT)*id);
+  }
+  lua_pop(L, 1);
+  return given;
+}
+
 /* Check cmd, args and opts ('run': run's options) into 'o' (zeroed
    first).  Pushes the scratch table that anchors the strings o points
    to: it must stay on the stack while 'o' is used. */
 static void check_options(lua_State *L, const char *fname,
                           corun_ProcessOptions *o, int run) {
   static const char *const spawn_keys[] = {"cwd", "env", "stdio",
-                                           "kill_on_drop", NULL};
-  static const char *const run_keys[] = {"cwd", "env", "stdin", NULL};
+    "kill_on_drop", "process_group", "detached", "uid", "gid", NULL};
+  static const char *const run_keys[] = {"cwd", "env", "stdin",
+    "process_group", "detached", "uid", "gid", NULL};
   const char *const *keys = run ? run_keys : spawn_keys;
   int anchor, i;
   size_t len;
+  lua_Integer id;
   memset(o, 0, sizeof *o);
   o->cmd = corunL_checkcstring(L, fname, 1, "command", NULL);
   if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TTABLE)
@@ -188,12 +222,13 @@ static void check_options(lua_State *L, const char *fname,
     check_env(L, fname, o, anchor, lua_gettop(L));
   if (lua_getfield(L, 3, "stdio") != LUA_TNIL)
     check_stdio(L, fname, o, lua_gettop(L));
-  if (lua_getfield(L, 3, "kill_on_drop") != LUA_TNIL) {
-    if (lua_type(L, -1) != LUA_TBOOLEAN)
-      corunL_error(L, fname, "bad argument #3 (opts.kill_on_drop must "
-                   "be a boolean, got %s)", luaL_typename(L, -1));
-    o->kill_on_drop = lua_toboolean(L, -1);
-  }
+  opt_boolean(L, fname, "kill_on_drop", &o->kill_on_drop);
+  opt_boolean(L, fname, "process_group", &o->process_group);
+  opt_boolean(L, fname, "detached", &o->detached);
+  if ((o->set_uid = opt_id(L, fname, "uid", &id)) != 0)
+    o->uid = (uv_uid_t)id;
+  if ((o->set_gid = opt_id(L, fname, "gid", &id)) != 0)
+    o->gid = (uv_gid_t)id;
   if (lua_getfield(L, 3, "stdin") != LUA_TNIL) {
     if (lua_type(L, -1) != LUA_TSTRING)
       corunL_error(L, fname, "bad argument #3 (opts.stdin must be a "
@@ -265,11 +300,28 @@ static int p_wait(lua_State *L) {
   return corun__process_wait(L, fname, check(L, fname));
 }
 
-/* proc:kill([signal]) -> true, or nil, err; SIGTERM by default. */
+/* proc:kill([signal[, {group = true}]]) -> true, or nil, err; SIGTERM
+   by default; 'group': to the child's whole process group. */
 static int p_kill(lua_State *L) {
   static const char fname[] = "process:kill";
   corun_Process *p = check(L, fname);
-  int sig = SIGTERM;
+  int sig = SIGTERM, group = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    if (lua_type(L, 3) != LUA_TTABLE)
+      return corunL_typeerror(L, fname, 3, "table of options");
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+      if (lua_type(L, -2) != LUA_TSTRING ||
+          strcmp(lua_tostring(L, -2), "group") != 0)
+        return corunL_error(L, fname, "bad argument #3 (unknown option "
+                            "'%s')", luaL_tolstring(L, -2, NULL));
+      if (lua_type(L, -1) != LUA_TBOOLEAN)
+        return corunL_error(L, fname, "bad argument #3 (opts.group must "
+                            "be a boolean, got %s)", luaL_typename(L, -1));
+      group = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+    }
+  }
   if (lua_type(L, 2) == LUA_TNUMBER) {
     lua_Integer n = lua_tointeger(L, 2);
     if (!lua_isinteger(L, 2) || n < 0 || n > 64)
@@ -279,7 +331,7 @@ static int p_kill(lua_State *L) {
   }
   else if (!lua_isnoneornil(L, 2))
     sig = corunL_checksignal(L, fname, 2);
-  return corun__process_kill(L, fname, p, sig);
+  return corun__process_kill(L, fname, p, sig, group);
 }
 
 static int p_pid(lua_State *L) {

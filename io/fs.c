@@ -1,6 +1,7 @@
 /*
 ** fs.c - the path functions of corun.fs (fs.h): read_file, write_file,
-** stat, list, mkdir, remove, rename, on files and directories through
+** stat, list, mkdir, remove, rename, copy, chmod, symlink, readlink, on
+** files and directories through
 ** libuv's thread pool (uv_fs_* with a callback, so only the calling task
 ** waits).
 **
@@ -336,14 +337,106 @@ int corun__fs_list(lua_State *L, const char *fname, const char *path,
   return corun__fsreq_begin(L, r, fname, corun__fsreq_started(r, rc));
 }
 
-/* corun.fs.mkdir: mkdir, with permission bits 0777 (see fs.h). */
+/*
+** mkdir with parents, as mkdir -p: make the whole path; if its parent is
+** missing (ENOENT) or no directory (ENOTDIR), back off one directory at
+** a time until one can be made (or exists), then go forward making each;
+** an existing directory on the way is fine.  So an error names the first
+** directory that could not be made.  The directory being made is the
+** prefix of 'path' of length r->len, which 'path2' holds cut there.  Once
+** going forward (r->tries), an ENOENT is final: a parent removed
+** meanwhile ends it rather than starting over.
+*/
+
+/* The length of the parent of the prefix of 'p' of length 'n': up to the
+   slashes before its last component ("/" for "/a"); 0 if it has none. */
+static size_t parent_len(const char *p, size_t n) {
+  while (n > 0 && p[n - 1] == '/')
+    n--;
+  while (n > 0 && p[n - 1] != '/')
+    n--;
+  while (n > 1 && p[n - 1] == '/')
+    n--;
+  return n;
+}
+
+/* The length of the next prefix of 'p' after the one of length 'n'
+   (one component more), at most 'size'. */
+static size_t next_len(const char *p, size_t n, size_t size) {
+  while (n < size && p[n] == '/')
+    n++;
+  while (n < size && p[n] != '/')
+    n++;
+  return n;
+}
+
+/* Make path2 the prefix of length 'n'. */
+static void mp_cut(corun_FsReq *r, size_t n) {
+  r->path2[r->len] = r->path[r->len];
+  r->len = n;
+  r->path2[n] = '\0';
+}
+
+static void mp_made(corun_FsReq *r, ssize_t res);
+
+static void mp_make(corun_FsReq *r) {
+  uv_fs_t *fs = corun__fsreq_step(r, mp_made);
+  int rc = uv_fs_mkdir(r->loop, fs, r->path2, 0777, corun__fsreq_on_step);
+  corun__fsreq_go(r, corun__fsreq_started(r, rc));
+}
+
+/* The path exists: true if it is a directory (or a link to one). */
+static void mp_stat(corun_FsReq *r, ssize_t res) {
+  if (res < 0 || !S_ISDIR(r->fs.statbuf.st_mode))
+    res = UV_EEXIST;
+  corun__fsreq_done(r, res);
+}
+
+static void mp_made(corun_FsReq *r, ssize_t res) {
+  size_t n;
+  if (r->orphaned)
+    corun__fsreq_settle(r);
+  else if (res == UV_EEXIST && r->len == r->size) {
+    uv_fs_t *fs = corun__fsreq_step(r, mp_stat);
+    int rc = uv_fs_stat(r->loop, fs, r->path, corun__fsreq_on_step);
+    corun__fsreq_go(r, corun__fsreq_started(r, rc));
+  }
+  else if (res == 0 && r->len == r->size)
+    corun__fsreq_settle(r);
+  else if (res == 0 || res == UV_EEXIST) {
+    r->tries = 1;
+    mp_cut(r, next_len(r->path, r->len, r->size));
+    mp_make(r);
+  }
+  else if ((res == UV_ENOENT || res == UV_ENOTDIR) && !r->tries &&
+           (n = parent_len(r->path, r->len)) > 0) {
+    mp_cut(r, n);
+    mp_make(r);
+  }
+  else {
+    r->path = r->path2;  /* the error names the directory that failed */
+    corun__fsreq_done(r, res);
+  }
+}
+
+/* corun.fs.mkdir: mkdir, with permission bits 0777; with 'parents', the
+   missing parents too, and an existing directory is no error (see
+   fs.h). */
 int corun__fs_mkdir(lua_State *L, const char *fname, const char *path,
-                    size_t len) {
-  corun_FsReq *r = corun__fsreq_path(L, fname, path, len, 0);
+                    size_t len, int parents) {
+  corun_FsReq *r = corun__fsreq_path(L, fname, path, len,
+                                     parents ? len + 1 : 0);
   int rc;
   r->push = corun__fsreq_push_true;
-  rc = uv_fs_mkdir(r->loop, corun__fsreq_step(r, corun__fsreq_done),
-                   r->path, 0777, corun__fsreq_on_step);
+  if (parents) {
+    memcpy(r->path2, r->path, len + 1);
+    r->len = r->size = len;
+    rc = uv_fs_mkdir(r->loop, corun__fsreq_step(r, mp_made), r->path2,
+                     0777, corun__fsreq_on_step);
+  }
+  else
+    rc = uv_fs_mkdir(r->loop, corun__fsreq_step(r, corun__fsreq_done),
+                     r->path, 0777, corun__fsreq_on_step);
   return corun__fsreq_begin(L, r, fname, corun__fsreq_started(r, rc));
 }
 
@@ -378,16 +471,93 @@ int corun__fs_remove(lua_State *L, const char *fname, const char *path,
   return corun__fsreq_begin(L, r, fname, corun__fsreq_started(r, rc));
 }
 
+/* A request answering true on the paths 'a' (r->path) and 'b'
+   (r->path2), which its messages name both: "(a -> b)". */
+static corun_FsReq *two_paths(lua_State *L, const char *fname,
+                              const char *a, size_t a_len, const char *b,
+                              size_t b_len) {
+  corun_FsReq *r = corun__fsreq_path(L, fname, a, a_len, b_len + 1);
+  memcpy(r->path2, b, b_len + 1);
+  r->two_paths = 1;
+  r->push = corun__fsreq_push_true;
+  return r;
+}
+
 /* corun.fs.rename: rename (see fs.h). */
 int corun__fs_rename(lua_State *L, const char *fname, const char *from,
                      size_t from_len, const char *to, size_t to_len) {
-  corun_FsReq *r = corun__fsreq_path(L, fname, from, from_len, to_len + 1);
+  corun_FsReq *r = two_paths(L, fname, from, from_len, to, to_len);
+  int rc = uv_fs_rename(r->loop, corun__fsreq_step(r, corun__fsreq_done),
+                        r->path, r->path2, corun__fsreq_on_step);
+  return corun__fsreq_begin(L, r, fname, corun__fsreq_started(r, rc));
+}
+
+/* ---------------------------------- copy, chmod, symlink, readlink */
+
+/* The source is no directory: copy it with libuv's copyfile, which
+   replaces an existing target and gives it the source's permission bits
+   (and removes the target if the copy fails). */
+static void cp_stat(corun_FsReq *r, ssize_t res) {
+  uv_fs_t *fs;
   int rc;
-  memcpy(r->path2, to, to_len + 1);
-  r->is_rename = 1;
+  if (res == 0 && S_ISDIR(r->fs.statbuf.st_mode))
+    res = UV_EISDIR;
+  if (!corun__fsreq_proceed(r, res))
+    return;
+  fs = corun__fsreq_step(r, corun__fsreq_done);
+  rc = uv_fs_copyfile(r->loop, fs, r->path, r->path2, 0,
+                      corun__fsreq_on_step);
+  corun__fsreq_go(r, corun__fsreq_started(r, rc));
+}
+
+/* corun.fs.copy: stat the source first, for a directory would fail only
+   once copyfile has truncated the target, then removed it (see fs.h). */
+int corun__fs_copy(lua_State *L, const char *fname, const char *from,
+                   size_t from_len, const char *to, size_t to_len) {
+  corun_FsReq *r = two_paths(L, fname, from, from_len, to, to_len);
+  int rc = uv_fs_stat(r->loop, corun__fsreq_step(r, cp_stat), r->path,
+                      corun__fsreq_on_step);
+  return corun__fsreq_begin(L, r, fname, corun__fsreq_started(r, rc));
+}
+
+/* corun.fs.chmod (see fs.h). */
+int corun__fs_chmod(lua_State *L, const char *fname, const char *path,
+                    size_t len, int mode) {
+  corun_FsReq *r = corun__fsreq_path(L, fname, path, len, 0);
+  int rc;
   r->push = corun__fsreq_push_true;
-  rc = uv_fs_rename(r->loop, corun__fsreq_step(r, corun__fsreq_done),
-                    r->path, r->path2, corun__fsreq_on_step);
+  rc = uv_fs_chmod(r->loop, corun__fsreq_step(r, corun__fsreq_done),
+                   r->path, mode, corun__fsreq_on_step);
+  return corun__fsreq_begin(L, r, fname, corun__fsreq_started(r, rc));
+}
+
+/* corun.fs.symlink: the messages name "(path -> target)", as ls -l shows
+   a link (see fs.h). */
+int corun__fs_symlink(lua_State *L, const char *fname, const char *target,
+                      size_t target_len, const char *path, size_t len) {
+  corun_FsReq *r = two_paths(L, fname, path, len, target, target_len);
+  int rc = uv_fs_symlink(r->loop, corun__fsreq_step(r, corun__fsreq_done),
+                         r->path2, r->path, 0, corun__fsreq_on_step);
+  return corun__fsreq_begin(L, r, fname, corun__fsreq_started(r, rc));
+}
+
+/* What readlink found (libuv's string in the request). */
+static int push_link(lua_State *L, void *ud) {
+  corun_FsReq *r = ud;
+  if (r->status != 0)
+    return corun__fsreq_push_fail(L, r);
+  lua_pushstring(L, r->fs.ptr);
+  return 1;
+}
+
+/* corun.fs.readlink (see fs.h). */
+int corun__fs_readlink(lua_State *L, const char *fname, const char *path,
+                       size_t len) {
+  corun_FsReq *r = corun__fsreq_path(L, fname, path, len, 0);
+  int rc;
+  r->push = push_link;
+  rc = uv_fs_readlink(r->loop, corun__fsreq_step(r, corun__fsreq_done),
+                      r->path, corun__fsreq_on_step);
   return corun__fsreq_begin(L, r, fname, corun__fsreq_started(r, rc));
 }
 

@@ -1,7 +1,8 @@
 /*
 ** fs.h - the path functions of corun.fs (fs.c) for the bindings
 ** (bindings/fs.c): read_file, write_file, stat, list, mkdir, remove,
-** rename.  corun.fs.open and corun.File are in file.h.
+** rename, copy, chmod, symlink, readlink.  corun.fs.open and corun.File
+** are in file.h; corun.fs.watch in fswatch.h.
 **
 ** Each operation is called by its Lua function once the arguments are
 ** checked and the running task may wait (corunL_waiter): 'fname' names
@@ -9,8 +10,9 @@
 ** corun__io_prepare); a path holds no zero byte and is followed by a NUL
 ** (a Lua string).  It starts the work on libuv's thread pool and returns
 ** what the task will be woken with (return corun__fs_x(L, ...)): the
-** results below, or nil and "UV_NAME: message (path)" (rename: "(from ->
-** to)"), at once if the first step cannot start.
+** results below, or nil and "UV_NAME: message (path)" (rename, copy:
+** "(from -> to)"; symlink: "(path -> target)"), at once if the first
+** step cannot start.
 */
 #ifndef CORUN_FS_H
 #define CORUN_FS_H
@@ -40,9 +42,11 @@ int corun__fs_stat(lua_State *L, const char *fname, const char *path,
 int corun__fs_list(lua_State *L, const char *fname, const char *path,
                    size_t len);
 
-/* Make the directory 'path': true. */
+/* Make the directory 'path': true.  With 'parents', as mkdir -p: the
+   missing directories above it too, and true if it exists already as a
+   directory; an error names the directory that could not be made. */
 int corun__fs_mkdir(lua_State *L, const char *fname, const char *path,
-                    size_t len);
+                    size_t len, int parents);
 
 /* Remove the file or empty directory 'path': true. */
 int corun__fs_remove(lua_State *L, const char *fname, const char *path,
@@ -51,5 +55,22 @@ int corun__fs_remove(lua_State *L, const char *fname, const char *path,
 /* Rename 'from' to 'to': true. */
 int corun__fs_rename(lua_State *L, const char *fname, const char *from,
                      size_t from_len, const char *to, size_t to_len);
+
+/* Copy the file 'from' to 'to' (replaced if it exists, with the mode of
+   'from'): true. */
+int corun__fs_copy(lua_State *L, const char *fname, const char *from,
+                   size_t from_len, const char *to, size_t to_len);
+
+/* Set the permission bits of 'path' to 'mode' (0..07777): true. */
+int corun__fs_chmod(lua_State *L, const char *fname, const char *path,
+                    size_t len, int mode);
+
+/* Make 'path' a symbolic link to 'target' (any string): true. */
+int corun__fs_symlink(lua_State *L, const char *fname, const char *target,
+                      size_t target_len, const char *path, size_t len);
+
+/* What the symbolic link 'path' points to, a string. */
+int corun__fs_readlink(lua_State *L, const char *fname, const char *path,
+                       size_t len);
 
 #endif

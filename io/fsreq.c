@@ -159,7 +159,7 @@ void corun__fsreq_cancel(corun_Waker w, void *ud) {
 /* Push nil and the request's error, naming its path(s) (a file's
    operation: the file's). */
 int corun__fsreq_push_fail(lua_State *L, corun_FsReq *r) {
-  if (r->is_rename)
+  if (r->two_paths)
     return corun__io_fail(L, r->status, "%s -> %s", r->path, r->path2);
   return corun__io_fail(L, r->status, "%s", r->path);
 }

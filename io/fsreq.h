@@ -56,22 +56,30 @@ struct corun_FsReq {
   int has_temp;           /* the temporary file 'path2' exists: owns it */
   int atomic;             /* write_file: through a temporary file */
   int chmod;              /* write_file: give the temporary file 'mode' */
-  int tries;              /* names tried for the temporary file */
+  int tries;              /* write_file: names tried for the temporary
+                             file; mkdir with parents: 1 once it makes
+                             them (going forward) */
   int flags;              /* open: UV_FS_O_* flags */
   int mode;               /* open: permission bits of a new file */
-  int is_rename;          /* messages name both paths */
+  int two_paths;          /* messages name both paths: "path -> path2" */
   int kind;               /* OP_* (file.c), for a file's operation */
   int whence;             /* seek: SEEK_SET, SEEK_CUR or SEEK_END */
   char *buf;              /* owns: what was read, or is to be written */
-  size_t len;             /* bytes read, or written so far */
-  size_t size;            /* bytes to write; room in 'buf' when reading */
+  size_t len;             /* bytes read, or written so far; mkdir with
+                             parents: the length of the directory being
+                             made (where 'path2' is cut) */
+  size_t size;            /* bytes to write; room in 'buf' when reading;
+                             mkdir with parents: the length of 'path' */
   size_t want;            /* most bytes to read (SIZE_MAX: to the end) */
   int64_t off;            /* seek: the offset, then the new position */
   uv_stat_t st;           /* what the last stat step found */
   const char *path;       /* the path (in 'mem'); a file's operation:
                              borrows its file's path, for messages */
-  char *path2;            /* rename: the target; write_file: the
-                             temporary file (in 'mem') */
+  char *path2;            /* rename, copy: the target; symlink: what the
+                             link points to; write_file: the temporary
+                             file; mkdir with parents: a copy of 'path'
+                             cut after the directory being made (in
+                             'mem') */
   char mem[];             /* room for the paths */
 };
 

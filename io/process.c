@@ -19,6 +19,16 @@
 ** waiting task is woken with the result table once the child has exited
 ** and both outputs have ended.  If that task stops waiting, the child is
 ** killed (SIGKILL): nothing else could reach it.
+**
+** Process groups: libuv (1.44) has no option for setpgid, and no code of
+** ours runs in the child between fork and exec; its UV_PROCESS_DETACHED
+** makes the child call setsid, which makes it the leader of a new session
+** and of a new process group whose id is its pid.  opts.process_group and
+** opts.detached both ask for that; with process_group, the kills corun
+** sends itself (run's cancellation, kill_on_drop) go to the whole group,
+** so that a shell's children die with it.  A group outlives its leader
+** while any member lives, and its id cannot be given to a new process
+** meanwhile, so the group is signalled even after the leader has exited.
 */
 #include <errno.h>
 #include <limits.h>
@@ -63,6 +73,14 @@ struct corun_Process {
   int signal;             /* signal that ended it, or 0 */
   int kill_on_drop;       /* spawn's opts.kill_on_drop */
   int killed;             /* corun sent it SIGKILL */
+  int leads_group;        /* the child leads a process group of its own
+                             (opts.process_group or opts.detached), whose
+                             id is 'pid' */
+  int kill_group;         /* opts.process_group: corun's kills signal the
+                             whole group */
+  int group_killed;       /* corun sent the group SIGKILL already */
+  int settled;            /* run: its task was answered with the result
+                             (the child and its outputs are done) */
   int is_run;             /* made by run: the fields below are used */
   int in_open;            /* run: 'in' is initialised and not closing */
   uv_pipe_t in;           /* run: the child's stdin, when given input */
@@ -109,9 +127,22 @@ static void close_pipes(corun_Process *p) {
     }
 }
 
-/* Kill a child that must not outlive its record (run's, kill_on_drop). */
+/*
+** Kill a child that must not outlive its record (run's, kill_on_drop):
+** with opts.process_group, its whole group, once, whether or not the
+** leader has exited (members may be left: the group's id is theirs until
+** the last has gone); else the child, if it has not exited.
+*/
 static void kill_child(corun_Process *p) {
-  if (uv_process_kill(&p->handle, SIGKILL) == 0)
+  if (p->kill_group) {
+    if (!p->group_killed) {
+      p->group_killed = 1;
+      if (uv_kill(-p->pid, SIGKILL) == 0 && !p->exited)
+        p->killed = 1;
+    }
+    return;
+  }
+  if (!p->exited && uv_process_kill(&p->handle, SIGKILL) == 0)
     p->killed = 1;
 }
 
@@ -179,15 +210,17 @@ static int push_nothing(lua_State *L, void *ud) {
 /*
 ** Closing (io.h): wake a task still waiting (it finds the process
 ** closed).  A child that has exited goes at once.  A running one is
-** killed if it belongs to run, or was spawned with kill_on_drop; either
-** way its handle stays open, unreferenced, until libuv has reaped it
-** (on_child_exit ends the close), unless the runtime is ending.
+** killed if it belongs to a run not answered yet, or was spawned with
+** kill_on_drop (with process_group, its group is, even once the leader
+** has exited); either way its handle stays open, unreferenced, until
+** libuv has reaped it (on_child_exit ends the close), unless the runtime
+** is ending.
 */
 static void process_close(corun_Io *io, int force) {
   corun_Process *p = (corun_Process *)io;
   corun__io_wake_slot(p->rt, &p->waiter, push_nothing, p);
   close_pipes(p);
-  if (!p->exited && (p->is_run || p->kill_on_drop))
+  if ((p->is_run && !p->settled) || p->kill_on_drop)
     kill_child(p);
   if (p->exited || force || p->rt->shutdown)
     close_child(p);
@@ -218,7 +251,8 @@ static void on_child_exit(uv_process_t *handle, int64_t status,
 
 /* ---------------------------------------------------------- starting */
 
-/* The libuv options for 'o'; 'stdio' has room for 3. */
+/* The libuv options for 'o'; 'stdio' has room for 3.  process_group and
+   detached are both setsid in the child (see above). */
 static void uv_options(const corun_ProcessOptions *o,
                        uv_process_options_t *uo,
                        uv_stdio_container_t *stdio) {
@@ -230,6 +264,25 @@ static void uv_options(const corun_ProcessOptions *o,
   uo->cwd = o->cwd;
   uo->stdio_count = 3;
   uo->stdio = stdio;
+  if (o->process_group || o->detached)
+    uo->flags |= UV_PROCESS_DETACHED;
+  if (o->set_uid) {
+    uo->flags |= UV_PROCESS_SETUID;
+    uo->uid = o->uid;
+  }
+  if (o->set_gid) {
+    uo->flags |= UV_PROCESS_SETGID;
+    uo->gid = o->gid;
+  }
+}
+
+/* The child of 'o' was started as 'p': what its options make of it. */
+static void set_options(corun_Process *p, const corun_ProcessOptions *o) {
+  p->handle.data = p;
+  p->pid = p->handle.pid;
+  p->kill_on_drop = o->kill_on_drop;
+  p->leads_group = o->process_group || o->detached;
+  p->kill_group = o->process_group;
 }
 
 /*
@@ -237,7 +290,8 @@ static void uv_options(const corun_ProcessOptions *o,
 ** to opts.cwd before it runs the command, and a failure of either comes
 ** back as the same errno (ENOENT, EACCES...): when the directory cannot
 ** be entered, the error is the directory's and names it; otherwise it
-** names the command.
+** names the command, and for EPERM with opts.uid or opts.gid (the child
+** could not take them: we are not root) those too.
 */
 static int spawn_failed(lua_State *L, const corun_ProcessOptions *o,
                         int rc) {
@@ -253,6 +307,13 @@ static int spawn_failed(lua_State *L, const corun_ProcessOptions *o,
   }
   if (dir_rc != 0)
     return corun__io_fail(L, dir_rc, "cwd %s", o->cwd);
+  if (rc == UV_EPERM && o->set_uid && o->set_gid)
+    return corun__io_fail(L, rc, "%s, uid %d, gid %d", o->cmd, (int)o->uid,
+                          (int)o->gid);
+  if (rc == UV_EPERM && (o->set_uid || o->set_gid))
+    return corun__io_fail(L, rc, "%s, %s %d", o->cmd,
+                          o->set_uid ? "uid" : "gid",
+                          o->set_uid ? (int)o->uid : (int)o->gid);
   return corun__io_fail(L, rc, "%s", o->cmd);
 }
 
@@ -313,9 +374,7 @@ int corun__process_spawn(lua_State *L, const char *fname, corun_Task *self,
       }
     return spawn_failed(L, o, rc);
   }
-  p->handle.data = p;
-  p->pid = p->handle.pid;
-  p->kill_on_drop = o->kill_on_drop;
+  set_options(p, o);
   uv_unref((uv_handle_t *)&p->handle);  /* referenced only while waited */
   corun__io_open(self->rt, &p->io, self, process_close);
   *box = &p->io;
@@ -372,9 +431,17 @@ int corun__process_wait(lua_State *L, const char *fname, corun_Process *p) {
 }
 
 int corun__process_kill(lua_State *L, const char *fname, corun_Process *p,
-                        int sig) {
+                        int sig, int group) {
   int rc;
-  (void)fname;  /* kill fails with results, never raises */
+  if (group) {
+    if (!p->leads_group)
+      return corun__error(L, fname, "the process leads no process group "
+                          "(spawn it with process_group = true)");
+    if ((rc = uv_kill(-p->pid, sig)) != 0)
+      return corun__io_fail(L, rc, "process group %d", p->pid);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   if (p->exited)  /* its pid may belong to another process by now */
     return corun__io_fail(L, UV_ESRCH, "pid %d has exited", p->pid);
   if ((rc = uv_process_kill(&p->handle, sig)) != 0)
@@ -482,18 +549,20 @@ static int push_output(lua_State *L, void *ud) {
 static void run_check(corun_Process *p) {
   if (!p->exited || p->out[0].open || p->out[1].open)
     return;
+  p->settled = 1;
   corun__io_wake_slot(p->rt, &p->waiter, push_output, p);
   corun__io_close(&p->io, 0);
 }
 
-/* run's task stopped waiting: kill the child, stop reading; the record
-   closes once the child has been reaped. */
+/* run's task stopped waiting: kill the child (with process_group, its
+   group, even if the leader has exited: a member holding an output open
+   is why the task still waited), stop reading; the record closes once
+   the child has been reaped. */
 static void cancel_run(corun_Waker w, void *ud) {
   corun_Process *p = ud;
   (void)w;
   p->waiter = 0;
-  if (!p->exited)
-    kill_child(p);
+  kill_child(p);
   close_pipes(p);
   uv_unref((uv_handle_t *)&p->handle);
   run_check(p);
@@ -583,8 +652,7 @@ int corun__process_run(lua_State *L, const char *fname, corun_Task *self,
       unhold(p);
     return spawn_failed(L, o, rc);
   }
-  p->handle.data = p;
-  p->pid = p->handle.pid;
+  set_options(p, o);
   corun__io_open(rt, &p->io, self, process_close);
   run_start(p, o);
   p->waiter = corun_wait_prepare(L, cancel_run, p);

@@ -29,6 +29,15 @@ typedef struct corun_ProcessOptions {
                              stderr */
   int kill_on_drop;       /* spawn: kill the child when the process
                              closes */
+  int process_group;      /* the child leads a new process group, which
+                             corun's own kills signal whole (setsid:
+                             libuv's UV_PROCESS_DETACHED) */
+  int detached;           /* the child leads a new session, out of our
+                             terminal's signals (setsid too) */
+  int set_uid;            /* the child runs as 'uid' */
+  int set_gid;            /* the child runs as 'gid' */
+  uv_uid_t uid;           /* its user id, if set_uid */
+  uv_gid_t gid;           /* its group id, if set_gid */
   const char *input;      /* run: what the child reads, or NULL */
   size_t inlen;           /* run: its length, at most UINT_MAX */
 } corun_ProcessOptions;
@@ -56,7 +65,8 @@ int corun__process_spawn(lua_State *L, const char *fname, corun_Task *self,
 ** nothing) and wait, in the running task 'self' (which may wait;
 ** corun__io_ready came first), until it has exited and both its outputs
 ** have ended; return {status, signal, stdout, stderr}, or nil and the
-** error.  If the task stops waiting, the child is killed.
+** error.  If the task stops waiting, the child is killed (with
+** o->process_group, its whole group).
 */
 int corun__process_run(lua_State *L, const char *fname, corun_Task *self,
                        const corun_ProcessOptions *o);
@@ -70,10 +80,15 @@ int corun__process_run(lua_State *L, const char *fname, corun_Task *self,
 */
 int corun__process_wait(lua_State *L, const char *fname, corun_Process *p);
 
-/* proc:kill(): send signal 'sig' (0..64) to the child of 'p'; push true,
-   or nil and the error (ESRCH once it has exited). */
+/*
+** proc:kill(): send signal 'sig' (0..64) to the child of 'p'; push true,
+** or nil and the error (ESRCH once it has exited).  'group': to its whole
+** process group instead (kill(-pid)), also after the child has exited
+** (while any member lives, the group's id stays reserved); raises
+** "fname: ..." if the child leads no group of its own.
+*/
 int corun__process_kill(lua_State *L, const char *fname, corun_Process *p,
-                        int sig);
+                        int sig, int group);
 
 /* The child's process id. */
 int corun__process_pid(const corun_Process *p);

@@ -532,6 +532,288 @@ describe("corun.fs.rename", function()
   end)
 end)
 
+describe("corun.fs.mkdir with {parents = true}", function()
+  it("creates every missing parent and returns true", function()
+    local ok, types = run(function()
+      local ok = corun.fs.mkdir(at("a/b/c"), { parents = true })
+      local types = {}
+      for _, p in ipairs({ "a", "a/b", "a/b/c" }) do
+        types[#types + 1] = corun.fs.stat(at(p)).type
+      end
+      return ok, types
+    end)
+    assert.is_true(ok)
+    assert.same({ "directory", "directory", "directory" }, types)
+  end)
+
+  it("succeeds when the directory exists, as mkdir -p does", function()
+    sh("mkdir -p " .. shell_quote(at("a/b")))
+    local r = run(function()
+      return { corun.fs.mkdir(at("a/b"), { parents = true }),
+               corun.fs.mkdir(at("a/b/"), { parents = true }),
+               corun.fs.mkdir(dir, { parents = true }),
+               corun.fs.mkdir("/", { parents = true }) }
+    end)
+    assert.same({ true, true, true, true }, r)
+  end)
+
+  it("takes repeated slashes, a trailing slash, . and ..", function()
+    local ok = run(function()
+      return corun.fs.mkdir(at("x//y/./z/../w/"), { parents = true })
+    end)
+    assert.is_true(ok)
+    assert.same({ "w", "z" }, names(at("x/y")))
+  end)
+
+  it("also follows a link to a directory", function()
+    sh("mkdir " .. shell_quote(at("d")))
+    sh("ln -s d " .. shell_quote(at("link")))
+    local a, b = run(function()
+      return corun.fs.mkdir(at("link"), { parents = true }),
+             corun.fs.mkdir(at("link/e/f"), { parents = true })
+    end)
+    assert.is_true(a)
+    assert.is_true(b)
+    assert.same({ "e" }, names(at("d")))
+  end)
+
+  it("returns nil and EEXIST when a file is at the path", function()
+    put(at("f"), "x")
+    local v, err = run(function()
+      return corun.fs.mkdir(at("f"), { parents = true })
+    end)
+    assert.is_nil(v)
+    assert.equal("EEXIST: file already exists (" .. at("f") .. ")", err)
+  end)
+
+  it("names the directory it could not make", function()
+    put(at("f"), "x")
+    local v, err = run(function()
+      return corun.fs.mkdir(at("f/g/h"), { parents = true })
+    end)
+    assert.is_nil(v)
+    assert.equal("ENOTDIR: not a directory (" .. at("f/g") .. ")", err)
+  end)
+
+  it("returns nil and EACCES under a directory it may not write",
+     function()
+    if is_root() then return end  -- root writes anywhere
+    sh("mkdir " .. shell_quote(at("ro")) .. " && chmod 555 "
+       .. shell_quote(at("ro")))
+    local v, err = run(function()
+      return corun.fs.mkdir(at("ro/a/b"), { parents = true })
+    end)
+    assert.is_nil(v)
+    assert.equal("EACCES: permission denied (" .. at("ro/a") .. ")", err)
+  end)
+
+  it("is cancelled by corun.timeout; a second call finishes the work",
+     function()
+    local deep = at(("d/"):rep(50) .. "end")
+    local ok, err, again, st = run(function()
+      local ok, err = corun.timeout(0, corun.fs.mkdir, deep,
+                                    { parents = true })
+      local again = corun.fs.mkdir(deep, { parents = true })
+      return ok, err, again, corun.fs.stat(deep)
+    end)
+    assert.is_false(ok)
+    assert.equal("deadline has elapsed", err)
+    assert.is_true(again)
+    assert.equal("directory", st.type)
+  end)
+
+  it("raises for options that are not a table", function()
+    local err = run(function()
+      return select(2, pcall(corun.fs.mkdir, at("a"), true))
+    end)
+    assert.equal("corun.fs.mkdir: bad argument #2 (table expected, got "
+                 .. "boolean)", err)
+  end)
+end)
+
+describe("corun.fs.copy", function()
+  it("copies a file's bytes and permission bits", function()
+    local data = binary(1024 * 1024 + 7)
+    put(at("a"), data)
+    sh("chmod 751 " .. shell_quote(at("a")))
+    local ok, mode = run(function()
+      return corun.fs.copy(at("a"), at("b")), corun.fs.stat(at("b")).mode
+    end)
+    assert.is_true(ok)
+    assert.is_true(get(at("b")) == data)
+    assert.equal("751", ("%o"):format(mode))
+    assert.is_true(get(at("a")) == data)
+  end)
+
+  it("replaces an existing target", function()
+    put(at("a"), "new")
+    put(at("b"), "old and longer")
+    local ok = run(function() return corun.fs.copy(at("a"), at("b")) end)
+    assert.is_true(ok)
+    assert.equal("new", get(at("b")))
+  end)
+
+  it("copies a file onto itself without harm", function()
+    put(at("a"), "same")
+    local ok = run(function() return corun.fs.copy(at("a"), at("a")) end)
+    assert.is_true(ok)
+    assert.equal("same", get(at("a")))
+  end)
+
+  it("returns nil and EISDIR for a target that is a directory", function()
+    put(at("a"), "x")
+    sh("mkdir " .. shell_quote(at("d")))
+    local v, err = run(function() return corun.fs.copy(at("a"), at("d")) end)
+    assert.is_nil(v)
+    assert.equal("EISDIR: illegal operation on a directory (" .. at("a")
+                 .. " -> " .. at("d") .. ")", err)
+    assert.same({}, names(at("d")))
+  end)
+
+  it("returns nil and EISDIR for a directory, leaving the target alone",
+     function()
+    sh("mkdir " .. shell_quote(at("d")))
+    put(at("b"), "keep")
+    local v, err = run(function() return corun.fs.copy(at("d"), at("b")) end)
+    assert.is_nil(v)
+    assert.equal("EISDIR: illegal operation on a directory (" .. at("d")
+                 .. " -> " .. at("b") .. ")", err)
+    assert.equal("keep", get(at("b")))
+  end)
+
+  it("returns nil and ENOENT naming both paths for a missing source",
+     function()
+    local v, err = run(function()
+      return corun.fs.copy(at("nope"), at("b"))
+    end)
+    assert.is_nil(v)
+    assert.equal("ENOENT: no such file or directory (" .. at("nope")
+                 .. " -> " .. at("b") .. ")", err)
+    assert.same({}, names(dir))
+  end)
+
+  it("raises for paths that are not strings", function()
+    local e1, e2 = run(function()
+      return select(2, pcall(corun.fs.copy, 1, "b")),
+             select(2, pcall(corun.fs.copy, "a"))
+    end)
+    assert.equal("corun.fs.copy: bad argument #1 (string expected, got "
+                 .. "number)", e1)
+    assert.equal("corun.fs.copy: bad argument #2 (string expected, got no "
+                 .. "value)", e2)
+  end)
+end)
+
+describe("corun.fs.chmod", function()
+  it("sets the permission bits from an integer mode", function()
+    put(at("f"), "x")
+    local a, m1, b, m2 = run(function()
+      local a = corun.fs.chmod(at("f"), tonumber("640", 8))
+      local m1 = corun.fs.stat(at("f")).mode
+      local b = corun.fs.chmod(at("f"), tonumber("4755", 8))
+      return a, m1, b, corun.fs.stat(at("f")).mode
+    end)
+    assert.is_true(a)
+    assert.equal("640", ("%o"):format(m1))
+    assert.is_true(b)
+    assert.equal("4755", ("%o"):format(m2))
+  end)
+
+  it("returns nil and ENOENT for a missing path", function()
+    local v, err = run(function()
+      return corun.fs.chmod(at("nope"), tonumber("644", 8))
+    end)
+    assert.is_nil(v)
+    assert.equal("ENOENT: no such file or directory (" .. at("nope") .. ")",
+                 err)
+  end)
+
+  it("raises for a mode that is not an integer 0..07777", function()
+    local function message(mode)
+      return run(function()
+        return select(2, pcall(corun.fs.chmod, at("f"), mode))
+      end)
+    end
+    assert.equal("corun.fs.chmod: bad argument #2 (integer mode expected, "
+                 .. "got string)", message("755"))
+    assert.equal("corun.fs.chmod: bad argument #2 (integer mode expected, "
+                 .. "got number)", message(1.5))
+    assert.equal("corun.fs.chmod: bad argument #2 (mode must be 0..4095, "
+                 .. "07777 in octal, got 4096)", message(4096))
+    assert.equal("corun.fs.chmod: bad argument #2 (mode must be 0..4095, "
+                 .. "07777 in octal, got -1)", message(-1))
+  end)
+end)
+
+describe("corun.fs.symlink", function()
+  it("makes a link that readlink reads and stat follows", function()
+    put(at("f"), "hello")
+    local ok, target, data, st = run(function()
+      local ok = corun.fs.symlink("f", at("link"))
+      return ok, corun.fs.readlink(at("link")),
+             corun.fs.read_file(at("link")),
+             corun.fs.stat(at("link"), { follow = false })
+    end)
+    assert.is_true(ok)
+    assert.equal("f", target)
+    assert.equal("hello", data)
+    assert.equal("link", st.type)
+  end)
+
+  it("makes a link to what does not exist", function()
+    local ok, target = run(function()
+      return corun.fs.symlink("/nonexistent/x", at("dangling")),
+             corun.fs.readlink(at("dangling"))
+    end)
+    assert.is_true(ok)
+    assert.equal("/nonexistent/x", target)
+  end)
+
+  it("returns nil and EEXIST naming path -> target", function()
+    put(at("f"), "x")
+    local v, err = run(function() return corun.fs.symlink("g", at("f")) end)
+    assert.is_nil(v)
+    assert.equal("EEXIST: file already exists (" .. at("f") .. " -> g)", err)
+  end)
+
+  it("raises for a target that is not a string or holds a zero byte",
+     function()
+    local e1, e2 = run(function()
+      return select(2, pcall(corun.fs.symlink, nil, at("l"))),
+             select(2, pcall(corun.fs.symlink, "a\0b", at("l")))
+    end)
+    assert.equal("corun.fs.symlink: bad argument #1 (string expected, got "
+                 .. "nil)", e1)
+    assert.equal("corun.fs.symlink: bad argument #1 (target contains a zero "
+                 .. "byte)", e2)
+  end)
+end)
+
+describe("corun.fs.readlink", function()
+  it("returns what a link points to, as it was written", function()
+    sh("ln -s ../some/where " .. shell_quote(at("l")))
+    local target = run(function() return corun.fs.readlink(at("l")) end)
+    assert.equal("../some/where", target)
+  end)
+
+  it("returns nil and EINVAL for a file that is no link, ENOENT if missing",
+     function()
+    put(at("f"), "x")
+    local v, err = run(function() return corun.fs.readlink(at("f")) end)
+    assert.is_nil(v)
+    assert.equal("EINVAL: invalid argument (" .. at("f") .. ")", err)
+    v, err = run(function() return corun.fs.readlink(at("nope")) end)
+    assert.is_nil(v)
+    assert.equal("ENOENT: no such file or directory (" .. at("nope") .. ")",
+                 err)
+  end)
+
+  it("raises outside a task", function()
+    assert.has_error(function() corun.fs.readlink("x") end,
+      "corun.fs.readlink: must be called from a task (inside corun.run)")
+  end)
+end)
+
 describe("corun.fs.open", function()
   it("'r' reads an existing file; writing fails with EBADF", function()
     put(at("f"), "abcdef")

@@ -596,3 +596,387 @@ describe("corun.process.spawn", function()
                  err)
   end)
 end)
+
+-- Process groups, sessions, user and group ids (opts.process_group,
+-- opts.detached, opts.uid, opts.gid; proc:kill(sig, {group = true})).
+-- Processes whose parent died are reparented to init, which may not reap
+-- them (a container's): "gone" means gone or a zombie (not running).
+
+-- State, process group and session of 'pid' from /proc, or nil if gone.
+local function ids_of(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return nil end
+  local stat = f:read("a")
+  f:close()
+  local state, pgrp, sid = stat:match("^%d+ %b() (%a) %d+ (%d+) (%d+)")
+  return state, tonumber(pgrp), tonumber(sid)
+end
+
+local function running(pid)
+  local state = ids_of(pid)
+  return state ~= nil and state ~= "Z"
+end
+
+-- In a task: the pids of the processes of group 'pgrp' still running.
+local function members(pgrp)
+  local list = {}
+  for _, name in ipairs(assert(corun.fs.list("/proc"))) do
+    local pid = tonumber(name)
+    if pid then
+      local state, group = ids_of(pid)
+      if group == pgrp and state ~= "Z" then list[#list + 1] = pid end
+    end
+  end
+  table.sort(list)
+  return list
+end
+
+-- In a task: wait (real time, up to 5 s) until 'cond()' is true; its
+-- last answer.
+local function within5(cond)
+  local deadline = corun.now() + 5
+  while not cond() and corun.now() < deadline do corun.sleep(0.01) end
+  return cond()
+end
+
+-- In a task: the number file 'path' holds, once a child has written it
+-- (up to 5 s).
+local function number_in(path)
+  local n
+  within5(function()
+    local f = io.open(path)
+    n = f and tonumber(f:read("a"))
+    if f then f:close() end
+    return n ~= nil
+  end)
+  return n
+end
+
+-- 'cmd' for sh -c, without the sanitizer preload for what it starts.
+local function sh_cmd(cmd) return "unset LD_PRELOAD; " .. cmd end
+
+describe("corun.process opts.process_group", function()
+  it("makes the child lead a new process group (and session)", function()
+    local pid, pgrp, sid, ours = run(function()
+      local p = assert(corun.process.spawn("sleep", { "10" },
+                                           { process_group = true }))
+      local q = assert(corun.process.spawn("sleep", { "10" }))
+      local _, pgrp, sid = ids_of(p:pid())
+      local _, qgrp = ids_of(q:pid())
+      p:kill()
+      q:kill()
+      p:wait()
+      q:wait()
+      return p:pid(), pgrp, sid, qgrp
+    end)
+    assert.equal(pid, pgrp)
+    assert.equal(pid, sid)
+    local _, mine = ids_of(my_pid())
+    assert.equal(mine, ours)  -- without the option: our group
+  end)
+
+  -- The issue's case: `sh -c 'sleep 30'` timed out, its sleep left behind.
+  it("kills the whole group when a run times out: the grandchild is gone",
+     function()
+    local path = os.tmpname()
+    local before, ok, err, after = run(function()
+      local h = corun.spawn(function()
+        return corun.timeout(1, corun.process.run, "sh",
+          { "-c", sh_cmd("echo $$ >" .. path .. "; sleep 30; true") },
+          { process_group = true })
+      end)
+      local pgrp = number_in(path)
+      within5(function() return #members(pgrp) == 2 end)
+      local before = members(pgrp)      -- sh and its sleep
+      local _, ok, err = h:await()
+      within5(function() return #members(pgrp) == 0 end)
+      return before, ok, err, members(pgrp)
+    end)
+    os.remove(path)
+    assert.equal(2, #before)
+    assert.is_false(ok)
+    assert.equal("deadline has elapsed", err)
+    assert.same({}, after)
+  end)
+
+  it("kills the group when the run is aborted", function()
+    local path = os.tmpname()
+    local before, after = run(function()
+      local h = corun.spawn(corun.process.run, "sh",
+        { "-c", sh_cmd("echo $$ >" .. path .. "; sleep 30; true") },
+        { process_group = true })
+      local pgrp = number_in(path)
+      within5(function() return #members(pgrp) == 2 end)
+      local before = #members(pgrp)
+      h:abort()
+      within5(function() return #members(pgrp) == 0 end)
+      return before, #members(pgrp)
+    end)
+    os.remove(path)
+    assert.equal(2, before)
+    assert.equal(0, after)
+  end)
+
+  -- Why the option exists: the cancelled run kills only its child.
+  it("without it, a timed-out run leaves the grandchild running", function()
+    local path = os.tmpname()
+    local left = run(function()
+      local ok = corun.timeout(0.3, corun.process.run, "sh",
+        { "-c", sh_cmd("sleep 30 & echo $! >" .. path .. "; wait") })
+      assert(not ok)
+      local pid = number_in(path)
+      local left = running(pid)
+      corun.process.run("kill", { "-KILL", tostring(pid) })
+      return left
+    end)
+    os.remove(path)
+    assert.is_true(left)
+  end)
+
+  it("kills the group on cancel also once the leader has exited",
+     function()
+    -- sh exits at once; its sleep keeps stdout open, so run still waits
+    local path = os.tmpname()
+    local ok, was, is = run(function()
+      local h = corun.spawn(function()
+        return corun.timeout(1, corun.process.run, "sh",
+          { "-c", sh_cmd("sleep 30 & echo $! >" .. path) },
+          { process_group = true })
+      end)
+      local pid = number_in(path)
+      local was = running(pid)
+      local _, ok = h:await()
+      return ok, was, within5(function() return not running(pid) end)
+    end)
+    os.remove(path)
+    assert.is_false(ok)
+    assert.is_true(was)
+    assert.is_true(is)
+  end)
+
+  it("leaves the group alone when the run ends by itself", function()
+    local alive = run(function()
+      local r = assert(corun.process.run("sh", { "-c",
+        sh_cmd("sleep 30 >/dev/null 2>&1 & echo $!") },
+        { process_group = true }))
+      local pid = tonumber(r.stdout)
+      local alive = running(pid)
+      corun.process.run("kill", { "-KILL", tostring(pid) })
+      return alive
+    end)
+    assert.is_true(alive)
+  end)
+
+  it("kill_on_drop kills the group when the owner ends", function()
+    local gone = run(function()
+      local h = corun.spawn(function()
+        local p = assert(corun.process.spawn("sh",
+          { "-c", sh_cmd("sleep 30 & echo $!; wait") },
+          { process_group = true, kill_on_drop = true,
+            stdio = { stdout = "pipe" } }))
+        return tonumber(p.stdout:read_line())
+      end)
+      local _, pid = h:await()
+      return within5(function() return not running(pid) end)
+    end)
+    assert.is_true(gone)
+  end)
+
+  it("is accepted by run: the child leads its group", function()
+    local out = run(function()
+      return assert(corun.process.run("sh", { "-c",
+        "echo $$; cut -d' ' -f5 /proc/$$/stat" },
+        { process_group = true })).stdout
+    end)
+    local pid, pgrp = out:match("^(%d+)\n(%d+)\n$")
+    assert.equal(pid, pgrp)
+  end)
+
+  it("raises for a value that is not a boolean", function()
+    local e1, e2 = run(function()
+      return select(2, pcall(corun.process.spawn, "true", {},
+                             { process_group = 1 })),
+             select(2, pcall(corun.process.run, "true", {},
+                             { detached = "yes" }))
+    end)
+    assert.equal("corun.process.spawn: bad argument #3 (opts.process_group "
+                 .. "must be a boolean, got number)", e1)
+    assert.equal("corun.process.run: bad argument #3 (opts.detached must be "
+                 .. "a boolean, got string)", e2)
+  end)
+end)
+
+describe("process:kill(signal, {group = true})", function()
+  it("signals the whole group: the shell and its children", function()
+    local killed, status, signal, gone = run(function()
+      local p = assert(corun.process.spawn("sh",
+        { "-c", sh_cmd("sleep 30 & echo $!; wait") },
+        { process_group = true, stdio = { stdout = "pipe" } }))
+      local pid = tonumber(p.stdout:read_line())
+      local killed = p:kill("SIGTERM", { group = true })
+      local status, signal = p:wait()
+      return killed, status, signal,
+             within5(function() return not running(pid) end)
+    end)
+    assert.is_true(killed)
+    assert.equal(143, status)
+    assert.equal(15, signal)
+    assert.is_true(gone)
+  end)
+
+  it("reaches the members left after the leader exited, then ESRCH",
+     function()
+    local first, gone, again = run(function()
+      local p = assert(corun.process.spawn("sh",
+        { "-c", sh_cmd("sleep 30 >/dev/null & echo $!") },
+        { process_group = true, stdio = { stdout = "pipe" } }))
+      local pid = tonumber(p.stdout:read_line())
+      assert(p:wait() == 0)
+      local first = p:kill("SIGKILL", { group = true })
+      local gone = within5(function() return not running(pid) end)
+      -- the killed sleep may stay a zombie of init's: the group lives on
+      -- until it is reaped
+      local again, err
+      within5(function()
+        again, err = p:kill(0, { group = true })
+        return again == nil
+      end)
+      return first, gone, err or again
+    end)
+    assert.is_true(first)
+    assert.is_true(gone)
+    if again ~= true then  -- else init here does not reap
+      assert.matches("^ESRCH: no such process %(process group %d+%)$", again)
+    end
+  end)
+
+  it("works for a detached child, which leads a group too", function()
+    local ok = run(function()
+      local p = assert(corun.process.spawn("sleep", { "10" },
+                                           { detached = true }))
+      local ok = p:kill("SIGKILL", { group = true })
+      p:wait()
+      return ok
+    end)
+    assert.is_true(ok)
+  end)
+
+  it("raises for a child that leads no group, and for bad options",
+     function()
+    local e1, e2, e3, e4 = run(function()
+      local p = assert(corun.process.spawn("sleep", { "10" },
+                                           { kill_on_drop = true }))
+      local function try(...) return select(2, pcall(p.kill, p, ...)) end
+      return try("SIGTERM", { group = true }), try(nil, { grp = true }),
+             try(nil, "group"), try(nil, { group = 1 })
+    end)
+    assert.equal("process:kill: the process leads no process group (spawn "
+                 .. "it with process_group = true)", e1)
+    assert.equal("process:kill: bad argument #3 (unknown option 'grp')", e2)
+    assert.equal("process:kill: bad argument #3 (table of options expected, "
+                 .. "got string)", e3)
+    assert.equal("process:kill: bad argument #3 (opts.group must be a "
+                 .. "boolean, got number)", e4)
+  end)
+end)
+
+describe("corun.process opts.detached", function()
+  -- A corun child leading a group of its own starts a plain and a detached
+  -- sleep, then the whole group gets SIGTERM (as a terminal's Ctrl-C or
+  -- hang-up reaches a group): the detached sleep runs on, past the end of
+  -- the runtime that started it.
+  it("keeps the child out of its parent's group: it outlives the parent",
+     function()
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local corun = require "corun"
+      local cmd = { "-c", "unset LD_PRELOAD; exec sleep 30" }
+      local plain = assert(corun.process.spawn("sh", cmd))
+      local away = assert(corun.process.spawn("sh", cmd,
+                                              { detached = true }))
+      print(plain:pid(), away:pid())
+      io.stdout:flush()
+      corun.sleep(30)
+    ]])
+    f:close()
+    local status, plain_gone, away_alive, away_sid = run(function()
+      local p = assert(corun.process.spawn(CORUN, { script },
+        { process_group = true, stdio = { stdout = "pipe" } }))
+      local line = assert(p.stdout:read_line())
+      local plain, away = line:match("^(%d+)%s+(%d+)$")
+      assert(p:kill("SIGTERM", { group = true }))
+      local status = p:wait()
+      local plain_gone = within5(function() return not running(plain) end)
+      local away_alive = running(away)
+      local _, _, sid = ids_of(away)
+      corun.process.run("kill", { "-KILL", away })
+      return status, plain_gone, away_alive, sid == tonumber(away)
+    end)
+    os.remove(script)
+    assert.equal(143, status)
+    assert.is_true(plain_gone)
+    assert.is_true(away_alive)
+    assert.is_true(away_sid)
+  end)
+end)
+
+describe("corun.process opts.uid and opts.gid", function()
+  local function euid()
+    local p = io.popen("id -u")
+    local id = tonumber(p:read("a"))
+    p:close()
+    return id
+  end
+
+  it("runs the child as that user and group (as root)", function()
+    if euid() ~= 0 then return end  -- only root may switch
+    local r = run(function()
+      return assert(corun.process.run("sh", { "-c", "id -u; id -g" },
+                                      { uid = 65534, gid = 65534 }))
+    end)
+    assert.equal("65534\n65534\n", r.stdout)
+  end)
+
+  it("returns nil, EPERM naming the ids when we may not switch", function()
+    local out
+    if euid() == 0 then  -- ask from a corun child that is not root
+      out = run(function()
+        local r = assert(corun.process.run(CORUN, { "-e", [[
+          local corun = require "corun"
+          print(corun.process.run("true", {}, { uid = 0 }))
+          print(corun.process.spawn("true", {}, { uid = 0, gid = 0 }))
+          print(corun.process.run("true", {}, { gid = 0 }))
+        ]] }, { uid = 65534, gid = 65534 }))
+        return r.stdout
+      end)
+    else
+      out = run(function()
+        local a, b = corun.process.run("true", {}, { uid = 0 })
+        local c, d = corun.process.spawn("true", {}, { uid = 0, gid = 0 })
+        local e, f = corun.process.run("true", {}, { gid = 0 })
+        return ("%s\t%s\n%s\t%s\n%s\t%s\n"):format(a, b, c, d, e, f)
+      end)
+    end
+    assert.equal("nil\tEPERM: operation not permitted (true, uid 0)\n"
+                 .. "nil\tEPERM: operation not permitted (true, uid 0, gid "
+                 .. "0)\n"
+                 .. "nil\tEPERM: operation not permitted (true, gid 0)\n",
+                 out)
+  end)
+
+  it("raises for an id that is not an integer 0..4294967294", function()
+    local e1, e2, e3 = run(function()
+      return select(2, pcall(corun.process.run, "true", {}, { uid = -1 })),
+             select(2, pcall(corun.process.spawn, "true", {},
+                             { gid = 1.5 })),
+             select(2, pcall(corun.process.run, "true", {}, { uid = "0" }))
+    end)
+    assert.equal("corun.process.run: bad argument #3 (opts.uid must be "
+                 .. "0..4294967294, got -1)", e1)
+    assert.equal("corun.process.spawn: bad argument #3 (opts.gid must be an "
+                 .. "integer, got float)", e2)
+    assert.equal("corun.process.run: bad argument #3 (opts.uid must be an "
+                 .. "integer, got string)", e3)
+  end)
+end)
