@@ -66,9 +66,12 @@ corun_Task *corunL_waiter(lua_State *L, const char *fname) {
 /* Does the running task own an object owned by task 'owner' (0: by
    none, so by anyone)?  Outside every task: only if by none. */
 int corunL_owned_here(lua_State *L, lua_Integer owner) {
-  corun_Runtime *rt = corunL_state(L)->rt;
-  return owner == 0 || (rt != NULL && rt->current != NULL &&
-                        corun__task_root(rt->current)->id == owner);
+  corun_Runtime *rt;
+  if (owner == 0)
+    return 1;
+  rt = corunL_state(L)->rt;
+  return rt != NULL && rt->current != NULL &&
+         corun__task_root(rt->current)->id == owner;
 }
 
 /* An object owned by one task ('owner') is used by the running task:
@@ -78,8 +81,12 @@ int corunL_owned_here(lua_State *L, lua_Integer owner) {
    there is nobody to check (the caller requires a task if it must). */
 void corunL_check_owner(lua_State *L, const char *fname, lua_Integer owner,
                         int moved, const char *what) {
-  corun_Runtime *rt = corunL_state(L)->rt;
-  if (rt == NULL || rt->current == NULL || corunL_owned_here(L, owner))
+  corun_Runtime *rt;
+  if (owner == 0)  /* nobody's: anyone's (the common case: no look-up) */
+    return;
+  rt = corunL_state(L)->rt;
+  if (rt == NULL || rt->current == NULL ||
+      corun__task_root(rt->current)->id == owner)
     return;
   corunL_error(L, fname != NULL ? fname : "corun", "%s %s task %I", what,
                moved ? "was moved to" : "belongs to", (LUAI_UACINT)owner);

@@ -20,7 +20,17 @@
 #define CORUN_SENDER "corun.Sender"
 #define CORUN_RECEIVER "corun.Receiver"
 
+/* The class words of the two ends (see corunL_checkobj). */
+static const char tx_tag = 0, rx_tag = 0;
+
+/* A Sender: user value 1 is the channel. */
+typedef struct Sender {
+  const void *tag;        /* &tx_tag */
+  corun_Channel *ch;      /* borrows: user value 1 keeps it alive */
+} Sender;
+
 typedef struct Receiver {
+  const void *tag;        /* &rx_tag */
   corun_Resource res;     /* owned by one task */
   corun_Channel *ch;      /* borrows: user value 1 keeps it alive */
   lua_Integer moved_to;   /* moved into this task, or 0 */
@@ -39,7 +49,7 @@ static corun_Channel *push_channel(lua_State *L) {
 
 /* The sender at 'idx' crossed into task 't': that task's reference. */
 static void tx_take(lua_State *L, int idx, corun_Task *t, lua_Integer id) {
-  corun_Channel *ch = *(corun_Channel **)lua_touserdata(L, idx);
+  corun_Channel *ch = ((Sender *)lua_touserdata(L, idx))->ch;
   (void)id;
   if (t != NULL && corun__channel_ref(ch, t) != 0)
     luaL_error(L, "corun: not enough memory for a sender reference");
@@ -82,7 +92,7 @@ static void copy_message(lua_State *L, corun_Channel *ch, const char *fname) {
 static int tx_send(lua_State *L) {
   corun_Task *self;
   corun_Channel *ch;
-  corunL_checkself(L, "Sender:send", "Sender");
+  corunL_checkobj(L, &tx_tag, "Sender:send", "Sender");
   self = corunL_task(L, "Sender:send");
   lua_settop(L, 2);
   ch = push_channel(L);                    /* tx v ch */
@@ -105,7 +115,7 @@ static int tx_send(lua_State *L) {
 /* tx:try_send(v): true, or false and "full" or "closed". */
 static int tx_try_send(lua_State *L) {
   corun_Channel *ch;
-  corunL_checkself(L, "Sender:try_send", "Sender");
+  corunL_checkobj(L, &tx_tag, "Sender:try_send", "Sender");
   lua_settop(L, 2);
   ch = push_channel(L);
   if (ch->closed)
@@ -127,7 +137,7 @@ static int tx_try_send(lua_State *L) {
 /* tx:close(): release the calling task's sender reference. */
 static int tx_close(lua_State *L) {
   corun_Task *self;
-  corunL_checkself(L, "Sender:close", "Sender");
+  corunL_checkobj(L, &tx_tag, "Sender:close", "Sender");
   self = corunL_task(L, "Sender:close");
   corun__channel_unref(push_channel(L), self);
   return 0;
@@ -135,14 +145,14 @@ static int tx_close(lua_State *L) {
 
 /* Collected: nobody can send any more; every reference goes. */
 static int tx_gc(lua_State *L) {
-  corun__channel_tx_gone(*(corun_Channel **)corunL_checkself(L,
-                         "Sender:__gc", "Sender"));
+  Sender *tx = corunL_checkobj(L, &tx_tag, "Sender:__gc", "Sender");
+  corun__channel_tx_gone(tx->ch);
   return 0;
 }
 
 static int tx_tostring(lua_State *L) {
   corun_Channel *ch;
-  corunL_checkself(L, "Sender:__tostring", "Sender");
+  corunL_checkobj(L, &tx_tag, "Sender:__tostring", "Sender");
   ch = push_channel(L);
   lua_pushfstring(L, "corun.Sender (%I queued%s)", (LUAI_UACINT)ch->count,
                   ch->closed ? ", closed" : "");
@@ -176,7 +186,7 @@ static void rx_release(lua_State *L, corun_Resource *r) {
    anyone).  Outside every task (try_recv, close) there is nobody to
    check. */
 static Receiver *check_rx(lua_State *L, const char *fname) {
-  Receiver *rx = corunL_checkself(L, fname, "Receiver");
+  Receiver *rx = corunL_checkobj(L, &rx_tag, fname, "Receiver");
   corunL_check_owner(L, NULL, rx->ch->rx_owner, rx->moved_to != 0,
                      "channel receiver");
   return rx;
@@ -241,13 +251,13 @@ static int rx_close(lua_State *L) {
 }
 
 static int rx_gc(lua_State *L) {  /* collected: nobody can receive */
-  rx_gone(L, corunL_checkself(L, "Receiver:__gc", "Receiver"));
+  rx_gone(L, corunL_checkobj(L, &rx_tag, "Receiver:__gc", "Receiver"));
   return 0;
 }
 
 /* <close>: gone, unless it moved to another task (which owns it). */
 static int rx_closevar(lua_State *L) {
-  Receiver *rx = corunL_checkself(L, "Receiver:__close", "Receiver");
+  Receiver *rx = corunL_checkobj(L, &rx_tag, "Receiver:__close", "Receiver");
   if (corunL_owned_here(L, rx->ch->rx_owner))
     rx_gone(L, rx);
   return 0;
@@ -275,7 +285,7 @@ static lua_Integer rx_owner(lua_State *L, int idx, int *moved) {
 static const corun_Class rx_class = {CORUN_CLASS_MOVE, rx_take, rx_owner};
 
 static int rx_tostring(lua_State *L) {
-  Receiver *rx = corunL_checkself(L, "Receiver:__tostring", "Receiver");
+  Receiver *rx = corunL_checkobj(L, &rx_tag, "Receiver:__tostring", "Receiver");
   lua_pushfstring(L, "corun.Receiver (%I queued%s)",
                   (LUAI_UACINT)rx->ch->count, rx->ch->closed ? ", closed" : "");
   return 1;
@@ -288,6 +298,7 @@ static int l_channel(lua_State *L) {
   corun_Task *self = corunL_task(L, "corun.channel");
   lua_Integer cap = 0;
   corun_Channel *ch;
+  Sender *tx;
   Receiver *rx;
   if (!lua_isnoneornil(L, 1)) {
     if (!lua_isinteger(L, 1))
@@ -302,11 +313,14 @@ static int l_channel(lua_State *L) {
                                                      until the first send) */
   corun__channel_init(ch, cap);
   ch->rx_owner = self->id;
-  *(corun_Channel **)lua_newuserdatauv(L, sizeof ch, 1) = ch;  /* 2: tx */
+  tx = lua_newuserdatauv(L, sizeof *tx, 1);       /* 2: tx */
+  tx->tag = &tx_tag;
+  tx->ch = ch;
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, 2, 1);
   luaL_setmetatable(L, CORUN_SENDER);
   rx = lua_newuserdatauv(L, sizeof *rx, 1);       /* 3: rx */
+  rx->tag = &rx_tag;
   corun__link_init(&rx->res.link);
   rx->res.release = rx_release;
   rx->ch = ch;

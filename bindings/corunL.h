@@ -26,6 +26,36 @@ corun_Task *corunL_waiter(lua_State *L, const char *fname);
 void corunL_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
                      const luaL_Reg *metamethods);
 void *corunL_checkself(lua_State *L, const char *fname, const char *tname);
+
+/*
+** The class word: the objects corun's hot paths check (tasks, channel
+** ends, semaphores and their permits, JoinSets...) begin with a pointer,
+** their class's tag, a static address nothing else has.  The check reads
+** it from the userdata itself: two C API calls instead of fetching and
+** comparing metatables, and an object of another class given a corun
+** metatable with debug.setmetatable is still refused.  lua_rawlen is 0
+** for a light userdata and for values with no length, so only a full
+** userdata at least a word long is read (a string or a table has a
+** length, but no userdata block: lua_touserdata gives NULL).
+*/
+static inline void *corunL_toobj(lua_State *L, int idx, const void *tag) {
+  if (lua_rawlen(L, idx) >= sizeof tag) {
+    const void **p = (const void **)lua_touserdata(L, idx);
+    if (p != NULL && *p == tag)
+      return p;
+  }
+  return NULL;
+}
+
+/* The object at index 1 if its class word is 'tag', else raise "fname:
+   bad argument #1 (tname expected, got ...)". */
+static inline void *corunL_checkobj(lua_State *L, const void *tag,
+                                    const char *fname, const char *tname) {
+  void *p = corunL_toobj(L, 1, tag);
+  if (p == NULL)
+    corunL_typeerror(L, fname, 1, tname);
+  return p;
+}
 int corunL_owned_here(lua_State *L, lua_Integer owner);
 void corunL_check_owner(lua_State *L, const char *fname, lua_Integer owner,
                         int moved, const char *what);

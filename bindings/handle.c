@@ -14,22 +14,9 @@ typedef struct JoinError {
    task that panicked, the variant with a finalizer.  A handle moved into
    another task is usable only there. */
 static corun_Task *check_handle(lua_State *L, const char *fname) {
-  corun_Task *t = lua_touserdata(L, 1);
-  if (t != NULL && lua_getmetatable(L, 1)) {
-    int ok = lua_rawequal(L, -1, lua_upvalueindex(2));
-    if (!ok) {
-      luaL_getmetatable(L, CORUN_JOINHANDLE_PANIC);
-      ok = lua_rawequal(L, -1, -2);
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    if (ok) {  /* owner 0: not moved, anyone's */
-      corunL_check_owner(L, NULL, t->owner, 1, "JoinHandle");
-      return t;
-    }
-  }
-  corunL_typeerror(L, fname, 1, "JoinHandle");
-  return NULL;
+  corun_Task *t = corunL_checkobj(L, &corun__task_tag, fname, "JoinHandle");
+  corunL_check_owner(L, NULL, t->owner, 1, "JoinHandle");  /* 0: anyone's */
+  return t;
 }
 
 static JoinError *check_error(lua_State *L, const char *fname) {

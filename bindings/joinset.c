@@ -8,11 +8,17 @@
 
 #define CORUN_ABORTHANDLE "corun.AbortHandle"
 
+static const char set_tag = 0;  /* the class word of a JoinSet */
+
+static corun_JoinSet *to_set(lua_State *L, const char *fname) {
+  return corunL_checkobj(L, &set_tag, fname, "JoinSet");
+}
+
 /* The set at index 1, used by the task that owns it ('*self': that
    task). */
 static corun_JoinSet *check_set_by(lua_State *L, const char *fname,
                                    corun_Task **self) {
-  corun_JoinSet *set = corunL_checkself(L, fname, "JoinSet");
+  corun_JoinSet *set = to_set(L, fname);
   *self = corunL_task(L, fname);
   if (corun__task_root(*self)->id != set->owner)  /* says who owns it */
     corunL_check_owner(L, fname, set->owner, 0, "the JoinSet");
@@ -28,6 +34,7 @@ static int l_joinset(lua_State *L) {
   corun_Task *self = corunL_task(L, "corun.JoinSet");
   corun_JoinSet *set = lua_newuserdatauv(L, sizeof *set, 0);
   corun__joinset_init(set, self);
+  set->tag = &set_tag;
   luaL_setmetatable(L, CORUN_JOINSET);
   return 1;
 }
@@ -144,19 +151,19 @@ static int s_join_all(lua_State *L) {
 }
 
 static int s_len(lua_State *L) {
-  corun_JoinSet *set = corunL_checkself(L, "JoinSet:len", "JoinSet");
+  corun_JoinSet *set = to_set(L, "JoinSet:len");
   lua_pushinteger(L, set->count);
   return 1;
 }
 
 static int s_len_meta(lua_State *L) {  /* #set */
-  corun_JoinSet *set = corunL_checkself(L, "JoinSet:__len", "JoinSet");
+  corun_JoinSet *set = to_set(L, "JoinSet:__len");
   lua_pushinteger(L, set->count);
   return 1;
 }
 
 static int s_is_empty(lua_State *L) {
-  corun_JoinSet *set = corunL_checkself(L, "JoinSet:is_empty", "JoinSet");
+  corun_JoinSet *set = to_set(L, "JoinSet:is_empty");
   lua_pushboolean(L, set->count == 0);
   return 1;
 }
@@ -202,7 +209,7 @@ static int s_detach_all(lua_State *L) {
 
 /* <close>: cancel every task still in the set. */
 static int s_closevar(lua_State *L) {
-  corun_JoinSet *set = corunL_checkself(L, "JoinSet:__close", "JoinSet");
+  corun_JoinSet *set = to_set(L, "JoinSet:__close");
   corun__joinset_close(set, 0);
   return 0;
 }
@@ -214,12 +221,12 @@ static int s_close(lua_State *L) {
 }
 
 static int s_gc(lua_State *L) {
-  corun__joinset_close(corunL_checkself(L, "JoinSet:__gc", "JoinSet"), 1);
+  corun__joinset_close(to_set(L, "JoinSet:__gc"), 1);
   return 0;
 }
 
 static int s_tostring(lua_State *L) {
-  corun_JoinSet *set = corunL_checkself(L, "JoinSet:__tostring", "JoinSet");
+  corun_JoinSet *set = to_set(L, "JoinSet:__tostring");
   lua_pushfstring(L, "corun.JoinSet (%d tasks%s)", set->count,
                   set->closed ? ", closed" : "");
   return 1;

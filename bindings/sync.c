@@ -34,6 +34,7 @@ enum { OWNED_PERMIT, OWNED_MUTEX, OWNED_READ, OWNED_WRITE };
 /* What a task owns: a permit or a guard.  User value 1: the semaphore,
    mutex or rwlock userdata (kept alive while this is). */
 typedef struct Owned {
+  const void *tag;        /* class word: &owned_tags[kind] */
   corun_Resource res;     /* in its owner's list while held */
   void *object;           /* borrows: the corun_Semaphore, corun_Mutex or
                              corun_RwLock */
@@ -47,34 +48,48 @@ typedef struct Owned {
 
 static void owned_release(lua_State *L, corun_Resource *r);
 
+/* The class words of the Permit and of the guards, by OWNED_* (see
+   corunL_checkobj), and of the primitives. */
+static const char owned_tags[4];
+static const char sem_tag, mutex_tag;
+
+/* The permit or guard of kind 'kind' at index 1. */
+static Owned *check_kind(lua_State *L, const char *fname, int kind) {
+  static const char *const tnames[] = {"Permit", "MutexGuard",
+                                       "RwLockReadGuard", "RwLockWriteGuard"};
+  return corunL_checkobj(L, &owned_tags[kind], fname, tnames[kind]);
+}
+
 /* Push a new permit or guard for 'object' (userdata at 'obj'), owned by
    the running task. */
 static Owned *push_owned(lua_State *L, int obj, void *object, lua_Integer k,
                          int kind) {
   static const char *const tnames[] = {CORUN_PERMIT, CORUN_GUARD,
                                        CORUN_READGUARD, CORUN_WRITEGUARD};
+  corun_Task *self = corunL_state(L)->rt->current;
   Owned *o = lua_newuserdatauv(L, sizeof *o, 1);
+  o->tag = &owned_tags[kind];
   corun__link_init(&o->res.link);
   o->res.release = owned_release;
   o->object = object;
   o->k = k;
   o->kind = kind;
   o->moved_to = 0;
-  o->owner = corun__task_root(corunL_state(L)->rt->current)->id;
+  o->owner = corun__task_root(self)->id;
   o->released = 0;
   lua_pushvalue(L, obj);
   lua_setiuservalue(L, -2, 1);
   luaL_setmetatable(L, tnames[kind]);
-  corun__task_own(corunL_state(L)->rt->current, &o->res);
+  corun__task_own(self, &o->res);
   return o;
 }
 
 /* The permit or guard at index 1; a moved one is usable only by the task
    it moved to. */
-static Owned *check_owned(lua_State *L, const char *fname, const char *tname,
-                          const char *kind) {
-  Owned *o = corunL_checkself(L, fname, tname);
-  corunL_check_owner(L, NULL, o->owner, o->moved_to != 0, kind);
+static Owned *check_owned(lua_State *L, const char *fname, int kind,
+                          const char *what) {
+  Owned *o = check_kind(L, fname, kind);
+  corunL_check_owner(L, NULL, o->owner, o->moved_to != 0, what);
   return o;
 }
 
@@ -147,12 +162,13 @@ static int l_semaphore(lua_State *L) {
                         "holds at most %I permits)", (LUAI_UACINT)MAX_PERMITS);
   s = lua_newuserdatauv(L, sizeof *s, 0);
   corun__sem_init(s, n);
+  s->tag = &sem_tag;
   luaL_setmetatable(L, CORUN_SEMAPHORE);
   return 1;
 }
 
 static corun_Semaphore *check_sem(lua_State *L, const char *fname) {
-  return corunL_checkself(L, fname, "Semaphore");
+  return corunL_checkobj(L, &sem_tag, fname, "Semaphore");
 }
 
 static int closed(lua_State *L) {
@@ -243,12 +259,12 @@ static int s_tostring(lua_State *L) {
 }
 
 static int p_release(lua_State *L) {
-  give_back(check_owned(L, "Permit:release", "Permit", "permit"));
+  give_back(check_owned(L, "Permit:release", OWNED_PERMIT, "permit"));
   return 0;
 }
 
 static int p_forget(lua_State *L) {
-  Owned *o = check_owned(L, "Permit:forget", "Permit", "permit");
+  Owned *o = check_owned(L, "Permit:forget", OWNED_PERMIT, "permit");
   if (!o->released) {
     o->released = 1;
     corun__link_remove(&o->res.link);
@@ -260,19 +276,19 @@ static int p_forget(lua_State *L) {
 
 /* <close>: give back, unless it moved to another task (which owns it). */
 static int p_close(lua_State *L) {
-  Owned *o = corunL_checkself(L, "Permit:__close", "Permit");
+  Owned *o = check_kind(L, "Permit:__close", OWNED_PERMIT);
   if (corunL_owned_here(L, o->owner))
     give_back(o);
   return 0;
 }
 
 static int p_gc(lua_State *L) {  /* collected: nobody can use it any more */
-  give_back(corunL_checkself(L, "Permit:__gc", "Permit"));
+  give_back(check_kind(L, "Permit:__gc", OWNED_PERMIT));
   return 0;
 }
 
 static int p_tostring(lua_State *L) {
-  Owned *o = corunL_checkself(L, "Permit:__tostring", "Permit");
+  Owned *o = check_kind(L, "Permit:__tostring", OWNED_PERMIT);
   lua_pushfstring(L, "corun.Permit (%I%s)", (LUAI_UACINT)o->k,
                   o->released ? ", released" : "");
   return 1;
@@ -285,6 +301,7 @@ static int l_mutex(lua_State *L) {
   lua_settop(L, 1);  /* the value (nil if none) */
   m = lua_newuserdatauv(L, sizeof *m, 1);
   corun__mutex_init(m);
+  m->tag = &mutex_tag;
   luaL_setmetatable(L, CORUN_MUTEX);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);  /* the protected value */
@@ -299,7 +316,7 @@ static int k_lock(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int m_lock(lua_State *L) {
-  corun_Mutex *m = corunL_checkself(L, "Mutex:lock", "Mutex");
+  corun_Mutex *m = corunL_checkobj(L, &mutex_tag, "Mutex:lock", "Mutex");
   corun_Task *self = corunL_waiter(L, "Mutex:lock");
   lua_settop(L, 1);
   if (corun__mutex_try(m)) {
@@ -311,7 +328,7 @@ static int m_lock(lua_State *L) {
 }
 
 static int m_try_lock(lua_State *L) {
-  corun_Mutex *m = corunL_checkself(L, "Mutex:try_lock", "Mutex");
+  corun_Mutex *m = corunL_checkobj(L, &mutex_tag, "Mutex:try_lock", "Mutex");
   corunL_task(L, "Mutex:try_lock");
   lua_settop(L, 1);
   if (!corun__mutex_try(m)) {
@@ -323,7 +340,7 @@ static int m_try_lock(lua_State *L) {
 }
 
 static int m_tostring(lua_State *L) {
-  corun_Mutex *m = corunL_checkself(L, "Mutex:__tostring", "Mutex");
+  corun_Mutex *m = corunL_checkobj(L, &mutex_tag, "Mutex:__tostring", "Mutex");
   lua_pushfstring(L, "corun.Mutex (%s)", m->locked ? "locked" : "unlocked");
   return 1;
 }
@@ -343,30 +360,31 @@ typedef struct GuardClass {
   const char *gc;         /* "MutexGuard:__gc" */
   const char *tostring;   /* "MutexGuard:__tostring" */
   int writable;           /* guard.value = v is allowed */
+  int kind;               /* OWNED_* */
 } GuardClass;
 
 static const GuardClass mutex_guard = {
   "MutexGuard", "mutex guard", "MutexGuard.value", "MutexGuard:__index",
   "MutexGuard:__newindex", "MutexGuard:unlock", "MutexGuard:__close",
-  "MutexGuard:__gc", "MutexGuard:__tostring", 1
+  "MutexGuard:__gc", "MutexGuard:__tostring", 1, OWNED_MUTEX
 };
 static const GuardClass read_guard = {
   "RwLockReadGuard", "read guard", "RwLockReadGuard.value",
   "RwLockReadGuard:__index", "RwLockReadGuard:__newindex",
   "RwLockReadGuard:unlock", "RwLockReadGuard:__close",
-  "RwLockReadGuard:__gc", "RwLockReadGuard:__tostring", 0
+  "RwLockReadGuard:__gc", "RwLockReadGuard:__tostring", 0, OWNED_READ
 };
 static const GuardClass write_guard = {
   "RwLockWriteGuard", "write guard", "RwLockWriteGuard.value",
   "RwLockWriteGuard:__index", "RwLockWriteGuard:__newindex",
   "RwLockWriteGuard:unlock", "RwLockWriteGuard:__close",
-  "RwLockWriteGuard:__gc", "RwLockWriteGuard:__tostring", 1
+  "RwLockWriteGuard:__gc", "RwLockWriteGuard:__tostring", 1, OWNED_WRITE
 };
 
 /* The guard at index 1, held and usable by the running task. */
 static Owned *check_guard(lua_State *L, const char *fname,
                           const GuardClass *gc) {
-  Owned *o = check_owned(L, fname, gc->tname, gc->what);
+  Owned *o = check_owned(L, fname, gc->kind, gc->what);
   if (o->released)
     corunL_error(L, fname, "the lock was already released");
   return o;
@@ -377,7 +395,7 @@ static Owned *check_guard(lua_State *L, const char *fname,
 static int g_index(lua_State *L) {
   const GuardClass *gc = lua_touserdata(L, lua_upvalueindex(4));
   const char *key;
-  corunL_checkself(L, gc->index, gc->tname);
+  check_kind(L, gc->index, gc->kind);
   key = lua_tostring(L, 2);
   if (key != NULL && strcmp(key, "value") == 0) {
     check_guard(L, gc->value, gc);
@@ -395,7 +413,7 @@ static int g_index(lua_State *L) {
 static int g_newindex(lua_State *L) {
   const GuardClass *gc = lua_touserdata(L, lua_upvalueindex(3));
   const char *key;
-  corunL_checkself(L, gc->newindex, gc->tname);
+  check_kind(L, gc->newindex, gc->kind);
   key = lua_tostring(L, 2);
   if (key == NULL || strcmp(key, "value") != 0)
     return corunL_error(L, gc->tname, "only 'value' can be set");
@@ -416,19 +434,19 @@ static int guard_unlock(lua_State *L, const GuardClass *gc) {
 
 /* <close>: unlock, unless it moved to another task (which owns it). */
 static int guard_close(lua_State *L, const GuardClass *gc) {
-  Owned *o = corunL_checkself(L, gc->close, gc->tname);
+  Owned *o = check_kind(L, gc->close, gc->kind);
   if (corunL_owned_here(L, o->owner))
     give_back(o);
   return 0;
 }
 
 static int guard_gc(lua_State *L, const GuardClass *gc) {
-  give_back(corunL_checkself(L, gc->gc, gc->tname));
+  give_back(check_kind(L, gc->gc, gc->kind));
   return 0;
 }
 
 static int guard_tostring(lua_State *L, const GuardClass *gc) {
-  Owned *o = corunL_checkself(L, gc->tostring, gc->tname);
+  Owned *o = check_kind(L, gc->tostring, gc->kind);
   lua_pushfstring(L, "corun.%s (%s)", gc->tname,
                   o->released ? "released" : "held");
   return 1;

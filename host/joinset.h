@@ -16,6 +16,7 @@
    set itself anchors nothing. */
 typedef struct corun_JoinSet corun_JoinSet;
 struct corun_JoinSet {
+  const void *tag;        /* class word, set by the bindings */
   corun_Group group;      /* what its members' u.group points to */
   corun_Resource res;     /* owned by the task that made it */
   corun_Runtime *rt;      /* borrows: valid while the set is open (its

@@ -71,11 +71,11 @@ int corun__sync_granted(corun_Task *t) {
 /* ---------------------------------------------------------- Semaphore */
 
 static void sem_regrant(corun_Sync *s, corun_Task *t) {
-  corun__sem_release((corun_Semaphore *)s, t->nvalues);
+  corun__sem_release(corun__container_of(s, corun_Semaphore, sync), t->nvalues);
 }
 
 static void sem_left(corun_Sync *s) {
-  corun__sem_release((corun_Semaphore *)s, 0);
+  corun__sem_release(corun__container_of(s, corun_Semaphore, sync), 0);
 }
 
 void corun__sem_init(corun_Semaphore *s, lua_Integer permits) {
@@ -119,7 +119,7 @@ void corun__sem_close(corun_Semaphore *s) {
 
 static void mutex_regrant(corun_Sync *s, corun_Task *t) {
   (void)t;
-  corun__mutex_unlock((corun_Mutex *)s);
+  corun__mutex_unlock(corun__container_of(s, corun_Mutex, sync));
 }
 
 void corun__mutex_init(corun_Mutex *m) {

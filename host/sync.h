@@ -25,6 +25,7 @@ struct corun_Sync {
 };
 
 typedef struct corun_Semaphore {
+  const void *tag;        /* class word, set by the bindings */
   corun_Sync sync;        /* waiters; each asks task->nvalues permits */
   lua_Integer permits;    /* available now */
   lua_Integer total;      /* it can ever have: given + added - forgotten */
@@ -32,6 +33,7 @@ typedef struct corun_Semaphore {
 } corun_Semaphore;
 
 typedef struct corun_Mutex {
+  const void *tag;        /* class word, set by the bindings */
   corun_Sync sync;        /* waiters for the lock */
   int locked;             /* held by a guard */
 } corun_Mutex;

@@ -130,6 +130,8 @@ static void copy_in(lua_State *L, corun_Runtime *rt, int fnidx, int nargs,
 ** the bindings give them their methods when the module opens, which may
 ** be after the first runtime opened.
 */
+const char corun__task_tag = 0;
+
 void corun__task_metatables(lua_State *L) {
   luaL_newmetatable(L, CORUN_JOINHANDLE);
   luaL_newmetatable(L, CORUN_JOINHANDLE_PANIC);
@@ -151,6 +153,7 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
     luaL_checkstack(L, 4, NULL);
   t = lua_newuserdatauv(L, sizeof *t, nuv);
   memset(t, 0, sizeof *t);
+  t->tag = &corun__task_tag;
   corun__link_init(&t->link);
   corun__link_init(&t->joiners);
   corun__link_init(&t->children);

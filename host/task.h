@@ -113,7 +113,12 @@ struct corun_Group {
 
 #define CORUN_NO_TIMER UINT32_MAX
 
+/* The class word of every task (bindings/corunL.h, corunL_checkobj): the
+   first word of its record, whatever its metatable. */
+extern const char corun__task_tag;
+
 struct corun_Task {
+  const void *tag;        /* &corun__task_tag */
   corun_Link link;        /* in the ready queue or one wait queue; once
                              done, in rt->unobserved while 'report' is set */
   corun_Link joiners;     /* wait queue: tasks waiting for this one to end */

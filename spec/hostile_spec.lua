@@ -178,6 +178,51 @@ describe("debug.getmetatable", function()
   end)
 end)
 
+describe("debug.setmetatable", function()
+  it("gives another userdata a corun metatable: every checked method of "
+     .. "the hot classes still refuses it (the class word is the object's)",
+     function()
+    local status, out, err = corun_script([=[
+      local corun = require "corun"
+      local sem = corun.Semaphore(1)
+      local tx, rx = corun.channel()
+      local objects = {
+        Semaphore = sem, Permit = sem:try_acquire(), Mutex = corun.Mutex(1),
+        Sender = tx, Receiver = rx, JoinSet = corun.JoinSet(),
+        JoinHandle = corun.spawn(function() end),
+      }
+      local calls = {
+        Semaphore = "acquire", Permit = "release", Mutex = "try_lock",
+        Sender = "try_send", Receiver = "try_recv", JoinSet = "len",
+        JoinHandle = "abort",
+      }
+      local names = {}
+      for name in pairs(objects) do names[#names + 1] = name end
+      table.sort(names)
+      for _, name in ipairs(names) do
+        local forged = io.tmpfile()  -- a full userdata of another class
+        local method, file_mt = objects[name][calls[name]],
+                                debug.getmetatable(forged)
+        debug.setmetatable(forged, debug.getmetatable(objects[name]))
+        print(name, pcall(method, forged, 1))
+        debug.setmetatable(forged, file_mt)
+        forged:close()
+      end
+      objects.JoinHandle:await()
+    ]=])
+    assert.equal(0, status, err)
+    local n = 0
+    for line in out:gmatch("[^\n]+") do
+      local name, ok, msg = line:match("^(%S+)\t(%S+)\t(.*)$")
+      assert.equal("false", ok, line)
+      assert.matches(":" .. (name == "JoinHandle" and "abort" or "")
+                     .. ".-bad argument #1 %(" .. name .. " expected", msg)
+      n = n + 1
+    end
+    assert.equal(7, n, out)
+  end)
+end)
+
 describe("package.loaded", function()
   it("its __newindex called by hand on something else raises", function()
     local status, out, err = corun_script([[
