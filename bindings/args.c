@@ -58,9 +58,15 @@ corun_Task *corunL_task(lua_State *L, const char *fname) {
 /* The running task, which is about to wait: it must be able to yield. */
 corun_Task *corunL_waiter(lua_State *L, const char *fname) {
   corun_Task *t = corunL_task(L, fname);
+  corunL_can_wait(L, t, fname);
+  return t;
+}
+
+/* The running task 't', already known, is about to wait: it must be able
+   to yield. */
+void corunL_can_wait(lua_State *L, corun_Task *t, const char *fname) {
   if (!lua_isyieldable(L))
     corun__task_waiting(L, t->rt, fname);  /* raises */
-  return t;
 }
 
 /* Does the running task own an object owned by task 'owner' (0: by
@@ -87,6 +93,15 @@ void corunL_check_owner(lua_State *L, const char *fname, lua_Integer owner,
   rt = corunL_state(L)->rt;
   if (rt == NULL || rt->current == NULL ||
       corun__task_root(rt->current)->id == owner)
+    return;
+  corunL_error(L, fname != NULL ? fname : "corun", "%s %s task %I", what,
+               moved ? "was moved to" : "belongs to", (LUAI_UACINT)owner);
+}
+
+/* corunL_check_owner for the running task 'self', already known. */
+void corunL_check_owner_by(lua_State *L, corun_Task *self, const char *fname,
+                           lua_Integer owner, int moved, const char *what) {
+  if (owner == 0 || corun__task_root(self)->id == owner)
     return;
   corunL_error(L, fname != NULL ? fname : "corun", "%s %s task %I", what,
                moved ? "was moved to" : "belongs to", (LUAI_UACINT)owner);

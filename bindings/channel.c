@@ -107,7 +107,7 @@ static int tx_send(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  corunL_waiter(L, "Sender:send");  /* it waits: it must be able to */
+  corunL_can_wait(L, self, "Sender:send");  /* it waits: it must be able to */
   corun__sync_wait(&ch->senders_waiting, self, 1);
   return corun__sched_wait(L, 0, k_send);
 }
@@ -192,14 +192,15 @@ static Receiver *check_rx(lua_State *L, const char *fname) {
   return rx;
 }
 
-static int recv_step(lua_State *L);
+static int recv_step(lua_State *L, corun_Task *self);
 
 static int k_recv(lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
-  return recv_step(L);
+  return recv_step(L, corunL_state(L)->rt->current);
 }
 
-static int recv_step(lua_State *L) {  /* rx ch */
+/* The running task 'self' receives. */
+static int recv_step(lua_State *L, corun_Task *self) {  /* rx ch */
   corun_Channel *ch = lua_touserdata(L, 2);
   if (ch->count > 0) {
     corun__channel_dequeue(L, 2, ch);
@@ -209,19 +210,21 @@ static int recv_step(lua_State *L) {  /* rx ch */
     lua_pushnil(L);
     return 1;
   }
-  corunL_waiter(L, "Receiver:recv");  /* it waits: it must be able to */
-  corun__sched_block(corunL_state(L)->rt->current, &ch->receivers);
+  corunL_can_wait(L, self, "Receiver:recv");  /* it waits: it must be able to */
+  corun__sched_block(self, &ch->receivers);
   return corun__sched_wait(L, 0, k_recv);
 }
 
 /* rx:recv(): the next message, or nil once every sender is gone (or the
    channel closed) and the queue is drained. */
 static int rx_recv(lua_State *L) {
-  check_rx(L, "Receiver:recv");
-  corunL_task(L, "Receiver:recv");
+  Receiver *rx = corunL_checkobj(L, &rx_tag, "Receiver:recv", "Receiver");
+  corun_Task *self = corunL_task(L, "Receiver:recv");
+  corunL_check_owner_by(L, self, NULL, rx->ch->rx_owner, rx->moved_to != 0,
+                        "channel receiver");
   lua_settop(L, 1);
   push_channel(L);
-  return recv_step(L);
+  return recv_step(L, self);
 }
 
 /* rx:try_recv(): a message, or nil and "empty" or "closed". */

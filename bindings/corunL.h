@@ -23,6 +23,7 @@ void corunL_checkfunction(lua_State *L, const char *fname, int arg);
 double corunL_checkseconds(lua_State *L, const char *fname, int arg);
 corun_Task *corunL_task(lua_State *L, const char *fname);
 corun_Task *corunL_waiter(lua_State *L, const char *fname);
+void corunL_can_wait(lua_State *L, corun_Task *t, const char *fname);
 void corunL_newclass(lua_State *L, const char *name, const luaL_Reg *methods,
                      const luaL_Reg *metamethods);
 void *corunL_checkself(lua_State *L, const char *fname, const char *tname);
@@ -59,6 +60,8 @@ static inline void *corunL_checkobj(lua_State *L, const void *tag,
 int corunL_owned_here(lua_State *L, lua_Integer owner);
 void corunL_check_owner(lua_State *L, const char *fname, lua_Integer owner,
                         int moved, const char *what);
+void corunL_check_owner_by(lua_State *L, corun_Task *self, const char *fname,
+                           lua_Integer owner, int moved, const char *what);
 int corunL_done(lua_State *L, int status, lua_KContext ctx);
 void corunL_setcrossing(lua_State *L, const corun_Class *c);
 

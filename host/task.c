@@ -147,6 +147,7 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
                             int nargs, corun_Task *parent, int flags,
                             const char *site) {
   int i, nuv = nargs < 1 ? 2 : nargs + 1, light = 0;
+  corun_Light seen;
   corun_Task *t;
   fnidx = lua_absindex(L, fnidx);
   if (nargs > 8)
@@ -171,7 +172,7 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
                                                      rt->globals))
     light = corun__transfer_needed(L, fnidx + 1, nargs) ? 2 : 1;
   if ((flags & NOCOPY) || light == 1 ||
-      (light == 2 && corun__transfer_light(L, fnidx + 1, nargs, rt)))
+      (light == 2 && corun__transfer_light(L, fnidx + 1, nargs, rt, &seen)))
     for (i = 0; i <= nargs; i++) {  /* nothing to copy: the fast path */
       lua_pushvalue(L, fnidx + i);
       lua_setiuservalue(L, -2, i + 1);
@@ -195,7 +196,8 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
     rt->live_branches++;
   corun__sched_ready(rt, t, CORUN_WAKE_SIGNAL);
   if (light == 2)  /* moves and shares of the light crossing */
-    corun__transfer_light_commit(L, fnidx + 1, nargs, lua_gettop(L), t);
+    corun__transfer_light_commit(L, fnidx + 1, nargs, lua_gettop(L), t,
+                                 &seen);
   return t;
 }
 

@@ -957,14 +957,18 @@ int corun__class_movable(lua_State *L, int idx, const corun_Class *c,
    running task of 'rt'.  Anything else, and an object the spawner may
    not hand over (the full crossing says why), takes the full crossing. */
 int corun__transfer_light(lua_State *L, int first, int n,
-                         corun_Runtime *rt) {
+                          corun_Runtime *rt, corun_Light *found) {
   lua_Integer by = rt->current != NULL ? corun__task_root(rt->current)->id
                                        : 0;
   int i;
   for (i = 0; i < n; i++) {
     int tt = lua_type(L, first + i);
-    const corun_Class *c;
-    if (tt == LUA_TUSERDATA && (c = corun__class_of(L, first + i)) != NULL) {
+    const corun_Class *c = NULL;
+    if (tt == LUA_TUSERDATA)
+      c = corun__class_of(L, first + i);
+    if (i < CORUN_LIGHT_MAX)
+      found->cls[i] = c;
+    if (c != NULL) {
       lua_Integer owner;
       int moved;
       if (c->move == CORUN_CLASS_COPY ||
@@ -992,7 +996,7 @@ int corun__transfer_light(lua_State *L, int first, int n,
 /* The light crossing's commit: tell each object (once) that it moved or
    is now shared with task 't' (userdata at 'ud'). */
 void corun__transfer_light_commit(lua_State *L, int first, int n, int ud,
-                                  corun_Task *t) {
+                                  corun_Task *t, const corun_Light *found) {
   int i, j;
   for (i = 0; i < n; i++) {
     int seen = 0, v = first + i;
@@ -1003,7 +1007,8 @@ void corun__transfer_light_commit(lua_State *L, int first, int n, int ud,
       seen = lua_rawequal(L, first + j, v);
     if (seen)
       continue;
-    if ((c = corun__class_of(L, v)) != NULL) {
+    c = i < CORUN_LIGHT_MAX ? found->cls[i] : corun__class_of(L, v);
+    if (c != NULL) {
       if (c->take != NULL)
         c->take(L, v, t, t->id);
       continue;

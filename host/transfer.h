@@ -56,8 +56,17 @@ void corun__transfer_begin(lua_State *L, corun_Crossing *c, corun_State *st,
 void corun__transfer_push(lua_State *L, int idx, corun_Crossing *c);
 void corun__transfer_push_fn(lua_State *L, int idx, corun_Crossing *c);
 void corun__transfer_commit(lua_State *L, corun_Crossing *c, int task);
-int corun__transfer_light(lua_State *L, int first, int n, corun_Runtime *rt);
+/* What the light crossing found, for its commit: the class of each of
+   the first CORUN_LIGHT_MAX values (NULL: not one of corun's), so that
+   the commit does not look them up again. */
+#define CORUN_LIGHT_MAX 8
+typedef struct corun_Light {
+  const corun_Class *cls[CORUN_LIGHT_MAX];
+} corun_Light;
+
+int corun__transfer_light(lua_State *L, int first, int n, corun_Runtime *rt,
+                          corun_Light *seen);
 void corun__transfer_light_commit(lua_State *L, int first, int n, int ud,
-                                  corun_Task *t);
+                                  corun_Task *t, const corun_Light *seen);
 
 #endif
