@@ -168,8 +168,12 @@ int corun__stdio_open(lua_State *L, const char *fname, corun_Task *self,
     return 1;
   case UV_FILE:
     break;
-  default:  /* closed, or a datagram socket */
-    return corun__io_fail(L, UV_EBADF, "%s is not a stream", fd_names[fd]);
+  case UV_UDP:
+    return corun__io_fail(L, UV_ENOTSUP, "%s is a datagram socket",
+                          fd_names[fd]);
+  default:  /* not open, or neither a file nor a stream */
+    return corun__io_fail(L, UV_EBADF, "%s is not open, or not a file or "
+                          "a stream", fd_names[fd]);
   }
   if ((f = calloc(1, sizeof *f)) == NULL)
     return corun__io_fail(L, UV_ENOMEM, NULL);

@@ -23,7 +23,8 @@ typedef struct corun_StdFile corun_StdFile;
 ** Push a new stream on the standard descriptor 'fd' (0, 1 or 2), owned
 ** by the running task 'self' (its root; corun__io_ready came first): a
 ** corun.Stream for a terminal, a pipe or a socket, a corun.StdFile for a
-** file; or nil, "EBADF: ..." if 'fd' is not open.  Does not wait.
+** file; or nil, "ENOTSUP: ..." for a datagram socket, "EBADF: ..." if
+** 'fd' is not open or is neither.  Does not wait.
 */
 int corun__stdio_open(lua_State *L, const char *fname, corun_Task *self,
                       int fd);
