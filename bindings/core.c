@@ -79,6 +79,8 @@ int luaopen_corun_core(lua_State *L) {
   corunL_open_coroutine(L);
   corunL_open_stream(L);
   corunL_open_net(L);
+  corunL_open_udp(L);
+  corunL_open_stdio(L);
   corunL_open_tls(L);
   corunL_open_fs(L);
   corunL_open_process(L);

@@ -70,6 +70,8 @@ int corunL_stream_address(lua_State *L, const char *tname,
 void corunL_open_stream(lua_State *L);
 void corunL_open_tls(lua_State *L);
 void corunL_open_net(lua_State *L);
+void corunL_open_udp(lua_State *L);  /* after corunL_open_net */
+void corunL_open_stdio(lua_State *L);
 void corunL_open_fs(lua_State *L);
 void corunL_fs_open_file(lua_State *L);  /* file.c, for corunL_open_fs */
 void corunL_open_process(lua_State *L);

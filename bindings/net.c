@@ -1,7 +1,8 @@
 /*
-** net.c - the Lua side of corun.net (connect, listen), the class
-** corun.Server and corun.dns.resolve: checks the arguments and calls TCP
-** in io/tcp.c, where the requests, the server and its accepts live.
+** net.c - the Lua side of corun.net (connect, listen, connect_unix,
+** listen_unix), the class corun.Server and corun.dns.resolve: checks the
+** arguments and calls io/tcp.c (TCP and Unix-domain sockets), where the
+** requests, the server and its accepts live.
 */
 #include <lauxlib.h>
 #include "corunio.h"
@@ -16,24 +17,48 @@ static int l_connect(lua_State *L) {
   return corun__tcp_connect(L, "corun.net.connect", host, port, NULL);
 }
 
+/* The backlog at 'arg': 1..65535, 511 if absent. */
+static int check_backlog(lua_State *L, const char *fname, int arg) {
+  lua_Integer backlog = 511;
+  if (!lua_isnoneornil(L, arg)) {
+    if (!lua_isinteger(L, arg))
+      return corunL_typeerror(L, fname, arg, "integer");
+    backlog = lua_tointeger(L, arg);
+  }
+  if (backlog < 1 || backlog > 65535)
+    return corunL_error(L, fname, "bad argument #%d (backlog must be "
+                        "1..65535, got %I)", arg, (LUAI_UACINT)backlog);
+  return (int)backlog;
+}
+
 /* corun.net.listen(host, port[, backlog]) -> server, or nil, err */
 static int l_listen(lua_State *L) {
   const char *host = corunL_checkcstring(L, "corun.net.listen", 1,
                                           "host", NULL);
   int port = corunL_checkport(L, "corun.net.listen", 2);
-  lua_Integer backlog = 511;
+  int backlog = check_backlog(L, "corun.net.listen", 3);
   corun_Task *self = corunL_task(L, "corun.net.listen");
   corunL_io_ready(L, "corun.net.listen");
-  if (!lua_isnoneornil(L, 3)) {
-    if (!lua_isinteger(L, 3))
-      return corunL_typeerror(L, "corun.net.listen", 3, "integer");
-    backlog = lua_tointeger(L, 3);
-  }
-  if (backlog < 1 || backlog > 65535)
-    return corunL_error(L, "corun.net.listen", "bad argument #3 (backlog "
-                        "must be 1..65535, got %I)", (LUAI_UACINT)backlog);
   return corun__tcp_listen(L, "corun.net.listen", self, host, port,
-                           (int)backlog, NULL);
+                           backlog, NULL);
+}
+
+/* corun.net.connect_unix(path) -> connection, or nil, err */
+static int l_connect_unix(lua_State *L) {
+  static const char fname[] = "corun.net.connect_unix";
+  const char *path = corunL_checkcstring(L, fname, 1, "path", NULL);
+  corunL_waiter(L, fname);
+  return corun__unix_connect(L, fname, path);
+}
+
+/* corun.net.listen_unix(path[, backlog]) -> server, or nil, err */
+static int l_listen_unix(lua_State *L) {
+  static const char fname[] = "corun.net.listen_unix";
+  const char *path = corunL_checkcstring(L, fname, 1, "path", NULL);
+  int backlog = check_backlog(L, fname, 2);
+  corun_Task *self = corunL_task(L, fname);
+  corunL_io_ready(L, fname);
+  return corun__unix_listen(L, fname, self, path, backlog);
 }
 
 /* corun.dns.resolve(host) -> { "1.2.3.4", ... }, or nil, err */
@@ -95,7 +120,9 @@ static const luaL_Reg server_meta[] = {
 };
 
 static const luaL_Reg net_functions[] = {
-  {"connect", l_connect}, {"listen", l_listen}, {NULL, NULL}
+  {"connect", l_connect}, {"listen", l_listen},
+  {"connect_unix", l_connect_unix}, {"listen_unix", l_listen_unix},
+  {NULL, NULL}
 };
 
 static const luaL_Reg dns_functions[] = {

@@ -1,6 +1,7 @@
 /*
 ** stream.c - corun.Stream (stream.h): a byte stream on a libuv stream
-** handle (a TCP connection, or a pipe to a child process).
+** handle (a TCP or Unix-domain connection, a pipe to a child process, a
+** standard stream that is a pipe or a terminal).
 **
 ** Reading: libuv reads into the stream's buffer while somebody waits or
 ** the buffer holds less than READ_HIGH (then it stops: backpressure on the
@@ -18,10 +19,14 @@
 ** corun__stream_send (the path of a plain write).  Everything above the
 ** buffers is the same.
 */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
+#include "../host/check.h"
 #include "stream.h"
 
 #define READ_CHUNK 65536             /* room offered to each uv read */
@@ -36,9 +41,12 @@ struct corun_Stream {
     uv_stream_t stream;
     uv_tcp_t tcp;
     uv_pipe_t pipe;
+    uv_tty_t tty;
   } h;                    /* the libuv handle, freed in on_closed */
   corun_Runtime *rt;      /* borrows: valid while not closing */
-  int is_pipe;            /* 'h' is a pipe (else a TCP socket) */
+  int kind;               /* what 'h' is: CORUN_STREAM_TCP, ... */
+  int fd;                 /* a standard stream's descriptor, or -1 */
+  int fd_flags;           /* its file status flags before libuv's */
   char *buf;              /* owns: bytes read, not returned yet */
   size_t len;             /* bytes in 'buf' */
   size_t cap;             /* size of 'buf' */
@@ -89,6 +97,8 @@ static void on_closed(uv_handle_t *handle) {
   corun_Stream *s = handle->data;
   if (--s->open_handles > 0)
     return;
+  if (s->fd >= 0)  /* shared with others: as it was before */
+    fcntl(s->fd, F_SETFL, s->fd_flags);
   if (s->filter != NULL)
     s->filter->ops->free(s->filter);
   free(s->raw);
@@ -165,23 +175,65 @@ static void stream_close(corun_Io *io, int force) {
   }
 }
 
-corun_Stream *corun__stream_alloc(corun_Runtime *rt, int pipe, int *err) {
+/* A stream record of 'kind', its handle not made yet. */
+static corun_Stream *new_stream(corun_Runtime *rt, int kind, int *err) {
   corun_Stream *s = calloc(1, sizeof *s);
   if (s == NULL) {
     *err = UV_ENOMEM;
     return NULL;
   }
   s->rt = rt;
-  s->is_pipe = pipe;
+  s->kind = kind;
+  s->fd = -1;
   s->open_handles = 1;
   corun__link_init(&s->io.res.link);  /* unlinked until it is opened */
   corun__link_init(&s->io.all);
-  *err = pipe ? uv_pipe_init(rt->loop, &s->h.pipe, 0)
-              : uv_tcp_init(rt->loop, &s->h.tcp);
+  return s;
+}
+
+corun_Stream *corun__stream_alloc(corun_Runtime *rt, int kind, int *err) {
+  corun_Stream *s = new_stream(rt, kind, err);
+  CORUN_ASSERT(kind != CORUN_STREAM_TTY);
+  if (s == NULL)
+    return NULL;
+  *err = kind != CORUN_STREAM_TCP ? uv_pipe_init(rt->loop, &s->h.pipe, 0)
+                                  : uv_tcp_init(rt->loop, &s->h.tcp);
   if (*err != 0) {
     free(s);
     return NULL;
   }
+  s->h.handle.data = s;
+  return s;
+}
+
+corun_Stream *corun__stream_open_fd(corun_Runtime *rt, int fd, int kind,
+                                    int *err) {
+  corun_Stream *s = new_stream(rt, kind, err);
+  int flags;
+  CORUN_ASSERT(kind == CORUN_STREAM_TTY || kind == CORUN_STREAM_PIPE);
+  if (s == NULL)
+    return NULL;
+  if ((flags = fcntl(fd, F_GETFL)) == -1) {
+    *err = uv_translate_sys_error(errno);
+    free(s);
+    return NULL;
+  }
+  if (kind == CORUN_STREAM_TTY)
+    *err = uv_tty_init(rt->loop, &s->h.tty, fd, 0);
+  else if ((*err = uv_pipe_init(rt->loop, &s->h.pipe, 0)) == 0 &&
+           (*err = uv_pipe_open(&s->h.pipe, fd)) != 0) {
+    s->h.handle.data = s;
+    corun__stream_discard(s);  /* the handle was made: close it */
+    fcntl(fd, F_SETFL, flags);
+    return NULL;
+  }
+  if (*err != 0) {
+    fcntl(fd, F_SETFL, flags);
+    free(s);
+    return NULL;
+  }
+  s->fd = fd;
+  s->fd_flags = flags;
   s->h.handle.data = s;
   return s;
 }
@@ -593,12 +645,23 @@ int corun__stream_shutdown(lua_State *L, const char *fname,
 
 /* ----------------------------------------------------------- names */
 
-/* host, port of one end of a TCP connection. */
+/* host, port of one end of a TCP connection; the path of one end of a
+   Unix-domain connection. */
 static int name(lua_State *L, corun_Stream *s, int peer) {
   struct sockaddr_storage sa;
   int len = sizeof sa, rc;
-  if (s->is_pipe)
-    return corun__io_fail(L, UV_ENOTSUP, "not a TCP connection");
+  if (s->kind == CORUN_STREAM_UNIX) {
+    char path[sizeof ((struct sockaddr_un *)0)->sun_path + 1];
+    size_t plen = sizeof path;
+    rc = peer ? uv_pipe_getpeername(&s->h.pipe, path, &plen)
+              : uv_pipe_getsockname(&s->h.pipe, path, &plen);
+    if (rc != 0)
+      return corun__io_fail(L, rc, NULL);
+    lua_pushlstring(L, path, plen);
+    return 1;
+  }
+  if (s->kind != CORUN_STREAM_TCP)
+    return corun__io_fail(L, UV_ENOTSUP, "not a socket");
   rc = peer ? uv_tcp_getpeername(&s->h.tcp, (struct sockaddr *)&sa, &len)
             : uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *)&sa, &len);
   if (rc != 0)
@@ -621,8 +684,9 @@ int corun__stream_address(lua_State *L, const char *fname,
 int corun__stream_tostring(lua_State *L, const char *fname,
                            corun_Stream *s) {
   (void)fname;
+  static const char *const kinds[] = {"tcp", "pipe", "unix", "tty"};
   lua_pushfstring(L, "corun.Stream (%s, %I bytes buffered)",
-                  s->is_pipe ? "pipe" : "tcp", (LUAI_UACINT)s->len);
+                  kinds[s->kind], (LUAI_UACINT)s->len);
   return 1;
 }
 

@@ -23,9 +23,23 @@ typedef struct corun_Stream corun_Stream;
 
 /* ------------------------------------------------------------ making */
 
-/* A stream around a new TCP (pipe = 0) or pipe handle on rt's loop, not
-   yet a Lua object; NULL with '*err' set if libuv refuses. */
-corun_Stream *corun__stream_alloc(corun_Runtime *rt, int pipe, int *err);
+/* What a stream's handle is. */
+#define CORUN_STREAM_TCP 0   /* a TCP socket (uv_tcp_t) */
+#define CORUN_STREAM_PIPE 1  /* a pipe (uv_pipe_t): to a child process, or
+                                a standard stream */
+#define CORUN_STREAM_UNIX 2  /* a Unix-domain socket (uv_pipe_t) */
+#define CORUN_STREAM_TTY 3   /* a terminal (uv_tty_t): a standard stream */
+
+/* A stream around a new TCP (kind CORUN_STREAM_TCP) or pipe (_PIPE,
+   _UNIX) handle on rt's loop, not yet a Lua object; NULL with '*err' set
+   if libuv refuses. */
+corun_Stream *corun__stream_alloc(corun_Runtime *rt, int kind, int *err);
+/* A stream of kind CORUN_STREAM_PIPE or _TTY on the descriptor 'fd' (a
+   standard stream), which stays open when the stream closes, and gets
+   back the file status flags it had (libuv makes it non-blocking); NULL
+   with '*err' set if libuv refuses. */
+corun_Stream *corun__stream_open_fd(corun_Runtime *rt, int fd, int kind,
+                                    int *err);
 uv_stream_t *corun__stream_handle(corun_Stream *s);
 /* Close and free a stream that never became a Lua object. */
 void corun__stream_discard(corun_Stream *s);
@@ -130,7 +144,8 @@ int corun__stream_write(lua_State *L, const char *fname, corun_Stream *s,
 int corun__stream_shutdown(lua_State *L, const char *fname,
                            corun_Stream *s);
 /* peer(), address(): host, port of the other end, of this end (a TCP
-   connection only). */
+   connection); the socket's path (a Unix-domain connection: "" for an
+   end with no name); nil, ENOTSUP for other streams. */
 int corun__stream_peer(lua_State *L, const char *fname, corun_Stream *s);
 int corun__stream_address(lua_State *L, const char *fname,
                           corun_Stream *s);

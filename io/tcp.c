@@ -1,6 +1,8 @@
 /*
-** tcp.c - TCP (tcp.h): connect (a corun.Stream), listen and accept
-** (corun.Server), and name look-ups (corun.dns.resolve).
+** tcp.c - TCP and Unix-domain sockets (tcp.h): connect (a corun.Stream),
+** listen and accept (corun.Server), and name look-ups
+** (corun.dns.resolve).  A Unix-domain server is a corun.Server on a
+** uv_pipe_t: everything after the bind is the same.
 **
 ** Every request that waits is a malloc'd record shared by the waiting task
 ** and libuv's callback.  If the task stops waiting (cancelled, timed out),
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <lauxlib.h>
 #include "stream.h"
 #include "tcp.h"
@@ -236,7 +239,13 @@ int corun__tcp_connect(lua_State *L, const char *fname, const char *host,
 
 struct corun_Server {
   corun_Io io;            /* first: the object's life (io.h) */
-  uv_tcp_t tcp;           /* the listening socket, freed in server_closed */
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h;                    /* the listening socket, freed in server_closed */
+  int unix_domain;        /* 'h' is a Unix-domain socket (else TCP) */
   corun_Runtime *rt;      /* borrows: valid while open */
   corun_Waker acceptor;   /* the task waiting in accept, or 0 */
   int pending;            /* connections libuv holds for uv_accept, or
@@ -267,16 +276,18 @@ static void server_close(corun_Io *io, int force) {
     sv->prep = NULL;
   }
   corun__io_done(io);
-  uv_close((uv_handle_t *)&sv->tcp, server_closed);
+  uv_close(&sv->h.handle, server_closed);  /* libuv removes the socket
+                                             file a pipe bound */
 }
 
 /* Accept one pending connection for task 'owner' and push it; or push
    nil, err. */
 corun_Stream *corun__tcp_take(corun_Server *sv, int *err) {
   corun_Stream *s;
-  if ((s = corun__stream_alloc(sv->rt, 0, err)) == NULL)
+  if ((s = corun__stream_alloc(sv->rt, sv->unix_domain ? CORUN_STREAM_UNIX
+                                : CORUN_STREAM_TCP, err)) == NULL)
     return NULL;
-  if ((*err = uv_accept((uv_stream_t *)&sv->tcp,
+  if ((*err = uv_accept(&sv->h.stream,
                         corun__stream_handle(s))) != 0) {
     corun__stream_discard(s);
     return NULL;
@@ -361,12 +372,28 @@ int corun__tcp_accept(lua_State *L, const char *fname, corun_Server *sv) {
   return accept_step(L, fname);
 }
 
+/* Push the path a Unix-domain server listens on; 0, or libuv's error. */
+static int push_path(lua_State *L, corun_Server *sv) {
+  char path[sizeof ((struct sockaddr_un *)0)->sun_path + 1];
+  size_t len = sizeof path;
+  int rc = uv_pipe_getsockname(&sv->h.pipe, path, &len);
+  if (rc == 0)
+    lua_pushlstring(L, path, len);
+  return rc;
+}
+
 int corun__tcp_server_address(lua_State *L, const char *fname,
                               corun_Server *sv) {
   struct sockaddr_storage sa;
   int len = sizeof sa, rc;
   (void)fname;
-  if ((rc = uv_tcp_getsockname(&sv->tcp, (struct sockaddr *)&sa, &len)) != 0)
+  if (sv->unix_domain) {
+    if ((rc = push_path(L, sv)) != 0)
+      return corun__io_fail(L, rc, NULL);
+    return 1;
+  }
+  if ((rc = uv_tcp_getsockname(&sv->h.tcp, (struct sockaddr *)&sa,
+                               &len)) != 0)
     return corun__io_fail(L, rc, NULL);
   corun__io_push_addr(L, (struct sockaddr *)&sa);
   return 2;
@@ -378,7 +405,14 @@ int corun__tcp_server_tostring(lua_State *L, const char *fname,
   int len = sizeof sa;
   const char *kind = sv->prep != NULL ? sv->prep->name : NULL;
   (void)fname;
-  if (uv_tcp_getsockname(&sv->tcp, (struct sockaddr *)&sa, &len) != 0)
+  if (sv->unix_domain) {
+    if (push_path(L, sv) != 0)
+      lua_pushliteral(L, "corun.Server (unix, ?)");
+    else
+      lua_pushfstring(L, "corun.Server (unix, %s)", lua_tostring(L, -1));
+    return 1;
+  }
+  if (uv_tcp_getsockname(&sv->h.tcp, (struct sockaddr *)&sa, &len) != 0)
     lua_pushliteral(L, "corun.Server (?)");
   else {
     corun__io_push_addr(L, (struct sockaddr *)&sa);
@@ -386,6 +420,35 @@ int corun__tcp_server_tostring(lua_State *L, const char *fname,
                     kind ? ", " : "", lua_tostring(L, -2),
                     (int)lua_tointeger(L, -1));
   }
+  return 1;
+}
+
+/* The bind or listen of the new server 'sv' failed with 'rc': close it,
+   push nil, err. */
+static int server_failed(lua_State *L, corun_Server *sv, int rc,
+                         const char *where) {
+  uv_close(&sv->h.handle, server_closed);
+  return corun__io_fail(L, rc, "%s", where);
+}
+
+/* Listen on the bound socket of 'sv' and push the server, owned by
+   'owner' ('pending': made in a callback for 'owner', which waits:
+   corun__io_open_pending); or push nil, err. */
+static int server_open(lua_State *L, corun_Server *sv, corun_Task *owner,
+                       int backlog, const char *where, int pending) {
+  int rc;
+  if ((rc = uv_listen(&sv->h.stream, backlog, on_connection)) != 0) {
+    if (sv->prep != NULL) {
+      sv->prep->close(sv->prep, 1);
+      sv->prep = NULL;
+    }
+    return server_failed(L, sv, rc, where);
+  }
+  if (pending)
+    corun__io_open_pending(sv->rt, &sv->io, owner, server_close);
+  else
+    corun__io_open(sv->rt, &sv->io, owner, server_close);
+  corun__io_push(L, &sv->io, CORUN_SERVER);
   return 1;
 }
 
@@ -401,25 +464,16 @@ static int start_server(lua_State *L, corun_Runtime *rt, corun_Task *owner,
   if (sv == NULL)
     return corun__io_fail(L, UV_ENOMEM, NULL);
   sv->rt = rt;
-  if ((rc = uv_tcp_init(rt->loop, &sv->tcp)) != 0) {
+  if ((rc = uv_tcp_init(rt->loop, &sv->h.tcp)) != 0) {
     free(sv);
     return corun__io_fail(L, rc, "%s", where);
   }
-  sv->tcp.data = sv;
-  if ((rc = uv_tcp_bind(&sv->tcp, sa, 0)) != 0 ||
-      (rc = uv_listen((uv_stream_t *)&sv->tcp, backlog,
-                      on_connection)) != 0) {
-    uv_close((uv_handle_t *)&sv->tcp, server_closed);
-    return corun__io_fail(L, rc, "%s", where);
-  }
+  sv->h.handle.data = sv;
+  if ((rc = uv_tcp_bind(&sv->h.tcp, sa, 0)) != 0)
+    return server_failed(L, sv, rc, where);
   sv->prep = *prep;
   *prep = NULL;
-  if (pending)
-    corun__io_open_pending(rt, &sv->io, owner, server_close);
-  else
-    corun__io_open(rt, &sv->io, owner, server_close);
-  corun__io_push(L, &sv->io, CORUN_SERVER);
-  return 1;
+  return server_open(L, sv, owner, backlog, where, pending);
 }
 
 static int push_server(lua_State *L, void *ud) {
@@ -465,6 +519,58 @@ int corun__tcp_listen(lua_State *L, const char *fname, corun_Task *self,
   r->backlog = backlog;
   r->push = push_server;
   return begin(L, r, fname, start_lookup(r, host, on_resolved), NULL);
+}
+
+/* ------------------------------------------------------ unix domain */
+
+/* 0 if 'path' fits a Unix-domain socket address (libuv would cut a
+   longer one short, and bind or connect to another path), else
+   UV_ENAMETOOLONG. */
+static int unix_path_fits(const char *path) {
+  return strlen(path) < sizeof ((struct sockaddr_un *)0)->sun_path
+         ? 0 : UV_ENAMETOOLONG;
+}
+
+int corun__unix_connect(lua_State *L, const char *fname, const char *path) {
+  Request *r;
+  int rc;
+  if ((rc = unix_path_fits(path)) != 0)
+    return corun__io_fail(L, rc, "%s", path);
+  if ((r = calloc(1, sizeof *r)) == NULL)
+    return corun__error(L, fname, "not enough memory");
+  r->rt = runtime_of(L);
+  snprintf(r->where, sizeof r->where, "%s", path);
+  if ((r->s = corun__stream_alloc(r->rt, CORUN_STREAM_UNIX, &rc)) != NULL) {
+    r->connect.data = r;
+    /* libuv reports every failure, a missing file too, to on_connect */
+    uv_pipe_connect(&r->connect, (uv_pipe_t *)corun__stream_handle(r->s),
+                    path, on_connect);
+    r->connecting = 1;
+  }
+  return begin(L, r, fname, rc, NULL);
+}
+
+int corun__unix_listen(lua_State *L, const char *fname, corun_Task *self,
+                       const char *path, int backlog) {
+  corun_Server *sv;
+  int rc;
+  (void)fname;  /* fails with results, never raises its own */
+  if ((rc = unix_path_fits(path)) != 0)
+    return corun__io_fail(L, rc, "%s", path);
+  if ((sv = calloc(1, sizeof *sv)) == NULL)
+    return corun__io_fail(L, UV_ENOMEM, NULL);
+  sv->rt = self->rt;
+  sv->unix_domain = 1;
+  if ((rc = uv_pipe_init(self->rt->loop, &sv->h.pipe, 0)) != 0) {
+    free(sv);
+    return corun__io_fail(L, rc, "%s", path);
+  }
+  sv->h.handle.data = sv;
+  /* a file already there (a stale socket a crashed server left) makes
+     the bind fail with EADDRINUSE: it is never removed here */
+  if ((rc = uv_pipe_bind(&sv->h.pipe, path)) != 0)
+    return server_failed(L, sv, rc, path);
+  return server_open(L, sv, self, backlog, path, 0);
 }
 
 /* --------------------------------------------------------------- dns */

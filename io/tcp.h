@@ -1,7 +1,8 @@
 /*
-** tcp.h - TCP (tcp.c): connecting (a corun.Stream), listening (a
-** corun.Server, which accepts connections) and name look-ups, for the
-** bindings of corun.net, corun.Server and corun.dns.
+** tcp.h - TCP and Unix-domain sockets (tcp.c): connecting (a
+** corun.Stream), listening (a corun.Server, which accepts connections)
+** and name look-ups, for the bindings of corun.net, corun.Server and
+** corun.dns.
 */
 #ifndef CORUN_TCP_H
 #define CORUN_TCP_H
@@ -64,6 +65,19 @@ int corun__tcp_listen(lua_State *L, const char *fname, corun_Task *self,
    those it prepares is ready for accept. */
 corun_Stream *corun__tcp_take(corun_Server *sv, int *err);
 void corun__tcp_ready(corun_Server *sv);
+
+/* corun.net.connect_unix: a connection to the Unix-domain socket at
+   'path' (a C string); nil, "ENAMETOOLONG: ..." if the path does not fit
+   a socket address.  The running task may wait. */
+int corun__unix_connect(lua_State *L, const char *fname, const char *path);
+
+/* corun.net.listen_unix: a server listening on a new Unix-domain socket
+   at 'path', owned by the running task 'self' (corun__io_ready was
+   called); nil, "EADDRINUSE: ..." if a file is there already (a socket
+   file is removed when its server closes, never when a bind finds it).
+   Does not wait. */
+int corun__unix_listen(lua_State *L, const char *fname, corun_Task *self,
+                       const char *path, int backlog);
 
 /* corun.dns.resolve: the addresses of 'host', a list of strings without
    duplicates.  The running task may wait. */
