@@ -51,6 +51,9 @@
 #define CORUN_HANDLE_SIGINT 0x1  /* Ctrl-C cancels the main task */
 #define CORUN_PAUSED_CLOCK  0x2  /* the clock starts paused (the test
                                     clock: corun.clock in docs/api.md) */
+#define CORUN_HANDLE_SIGQUIT 0x4 /* SIGQUIT (Ctrl-\) writes the live tasks
+                                    to stderr (corun.dump) and the program
+                                    goes on */
 
 /* Modes of corun_step. */
 #define CORUN_STEP_READY  0  /* run the tasks that are ready (and those

@@ -229,7 +229,21 @@ static int main_outcome(lua_State *L, corun_Runtime *rt, int *nresults) {
   if (rt->interrupted)
     return CORUN_INTERRUPTED;
   lua_pushliteral(L, "corun.run: deadlock: the main task waits for "
-                  "something that no task or event can bring");
+                  "something that no task or event can bring\n");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->deadlock_ref);  /* the tasks then */
+  if (!lua_isstring(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "");
+  }
+  lua_concat(L, 2);
+  {  /* no newline at the end */
+    size_t len;
+    const char *msg = lua_tolstring(L, -1, &len);
+    if (len > 0 && msg[len - 1] == '\n') {
+      lua_pushlstring(L, msg, len - 1);
+      lua_replace(L, -2);
+    }
+  }
   lua_pushliteral(L, "");
   return CORUN_ERROR;
 }

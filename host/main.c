@@ -182,7 +182,8 @@ static int init_action(lua_State *L) {
 static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);
-  int script, version = 0, status, n, flags = CORUN_HANDLE_SIGINT;
+  int script, version = 0, status, n;
+  int flags = CORUN_HANDLE_SIGINT | CORUN_HANDLE_SIGQUIT;
   int noenv = 0, warn = 0;
   lua_settop(L, 0);
   lua_newtable(L);  /* 1: actions */
