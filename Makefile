@@ -88,7 +88,7 @@ ALL_CFLAGS := $(WARN) $(DEFS) $(CFLAGS) -fPIC -I$(LUA_INCDIR) $(DEP_CFLAGS)
 
 # The sources of the module: every C file of each layer (host/, io/,
 # bindings/), but the executable's main and the preloader of libcorun.
-CORE_SRC := $(filter-out host/main.c host/preload.c, \
+CORE_SRC := $(filter-out host/main.c host/repl.c host/preload.c, \
               $(sort $(wildcard host/*.c io/*.c bindings/*.c)))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 
@@ -144,8 +144,12 @@ $(BUILD)/libcorun.so: $(LIBCORUN_OBJ)
 # -Wl,-E exports Lua's symbols to the C modules a script loads.
 EMBED_LIBS = $(LUA_LIBS) $(DEP_LIBS) -lm $(LDFLAGS)
 
-$(BUILD)/corun: $(BUILD)/obj/host/main.o $(BUILD)/libcorun.a
-	$(CC) $(CFLAGS) -Wl,-E -o $@ $^ $(EMBED_LIBS)
+# GNU readline (the prompt of corun -i, host/repl.c) is linked into the
+# executable only: the module and libcorun do without.
+READLINE_LIBS ?= -lreadline
+
+$(BUILD)/corun: $(BUILD)/obj/host/main.o $(BUILD)/obj/host/repl.o $(BUILD)/libcorun.a
+	$(CC) $(CFLAGS) -Wl,-E -o $@ $^ $(EMBED_LIBS) $(READLINE_LIBS)
 
 # pkg-config's description of the installed library.
 $(BUILD)/corun.pc: host/corun.h Makefile

@@ -204,6 +204,13 @@ typedef void (*corun_CancelFn)(corun_Waker w, void *ud);
 corun_Waker corun_wait_prepare(lua_State *L, corun_CancelFn cancel,
                                void *ud);
 
+/* Describe the native wait 'w' for corun.tasks(), corun.dump() and the
+   deadlock error ("waiting on <text>"; without it, the function that
+   waits describes it).  'text' is borrowed: it must stay valid until the
+   wait is over (a string literal, or memory freed once corun_wake or the
+   cancel callback ran).  CORUN_ESTALE if the wait is over already. */
+int corun_wait_describe(lua_State *L, corun_Waker w, const char *text);
+
 /* Suspend the calling task until corun_wake(w); the C function returns
    what corun_wake gave (or raises what corun_wake_error gave).  Use only
    as `return corun_wait(L, w);` right after corun_wait_prepare.  Raises if

@@ -50,6 +50,9 @@ typedef struct Waiter {
   int waiting;            /* 0: prepared; 1: the task waits in it */
   int holds;              /* while waiting, it holds a paused clock (an I/O
                              operation in progress; see timer.h) */
+  const char *desc;       /* borrows (valid until the wait is over): the
+                             host's description (corun_wait_describe), or
+                             NULL */
 } Waiter;
 
 /* This layer's state in one runtime. */
@@ -601,6 +604,17 @@ static void native_leave(corun_Task *t, corun_Wait *w) {
     cancel(waker, ud);
 }
 
+/* corun.tasks' waiting_on of a task in native wait 'w': what the host
+   said, if it did (corun_Wait.describe). */
+static int native_describe(lua_State *L, corun_Task *t, corun_Wait *w) {
+  Waiter *x = corun__container_of(w, Waiter, wait);
+  (void)t;
+  if (x->desc == NULL)
+    return 0;
+  lua_pushstring(L, x->desc);
+  return 1;
+}
+
 /* A free slot of 'e', or NULL when memory runs out; '*index' gets it. */
 static Waiter *new_slot(Embed *e, corun_State *st, uint32_t *index) {
   Waiter *x;
@@ -624,6 +638,7 @@ static Waiter *new_slot(Embed *e, corun_State *st, uint32_t *index) {
   /* wakers of another runtime, or of another state, should not match */
   x->gen = (uint32_t)((uintptr_t)st >> 4) ^ (st->opened << 24);
   x->wait.leave = native_leave;
+  x->wait.describe = native_describe;
   return x;
 }
 
@@ -662,6 +677,7 @@ corun_Waker corun_wait_prepare(lua_State *L, corun_CancelFn cancel,
   x->ud = ud;
   x->waiting = 0;
   x->holds = 1;
+  x->desc = NULL;
   x->next_free = 0;
   t->wait = &x->wait;
   return waker_of(e, x, index);
@@ -704,6 +720,15 @@ int corun__wait_k(lua_State *L, corun_Waker w, lua_KContext ctx,
     corun__clock_hold(rt);
   x->task->wake = CORUN_WAKE_NONE;  /* until corun_wake or a cancel */
   return corun__sched_wait(L, ctx, k);
+}
+
+int corun_wait_describe(lua_State *L, corun_Waker w, const char *text) {
+  corun_State *st = corun__state_peek(L);
+  Waiter *x = st != NULL && st->rt != NULL ? waiter_of(st->rt, w) : NULL;
+  if (x == NULL)
+    return fail(L, CORUN_ESTALE, "corun_wait_describe: the wait is over");
+  x->desc = text;
+  return CORUN_OK;
 }
 
 /* The prepared wait 'w' may never end by itself (accept, a signal): it
