@@ -57,7 +57,14 @@ static corun_Task **collect(lua_State *L, corun_Runtime *rt, int *n) {
   return list;
 }
 
-static const char *state_name(const corun_Task *t) {
+/* Is 't' running: resumed now, itself or through one of its branches? */
+static int is_running(corun_Runtime *rt, corun_Task *t) {
+  return rt->current != NULL && corun__task_root(rt->current) == t;
+}
+
+static const char *state_name(corun_Runtime *rt, corun_Task *t) {
+  if (is_running(rt, t))
+    return "running";
   switch (t->state) {
     case CORUN_TASK_NEW: return "new";
     case CORUN_TASK_SUSPENDED:
@@ -100,7 +107,10 @@ static void push_from_frame(lua_State *L, corun_Runtime *rt, lua_State *co) {
     lua_xmove(rt->A, L, 2);  /* L: ... self mt meta panic */
     is_task = lua_rawequal(L, -3, -2) || lua_rawequal(L, -3, -1);
     lua_settop(L, self);
-    if (is_task) {
+    if (is_task && (((corun_Task *)lua_touserdata(L, self))->flags &
+                    CORUN_TASK_BRANCH))
+      lua_pushstring(L, fname);  /* a branch it runs: part of the task */
+    else if (is_task) {
       corun_Task *other = lua_touserdata(L, self);
       if (corun__task_push_name(L, self, other))
         lua_pushfstring(L, "%s task %I (%s)", fname,
@@ -148,7 +158,8 @@ static void push_left(lua_State *L, corun_Runtime *rt, uint64_t d) {
 
 /* Push what live task 't' waits on, or nil if it does not wait. */
 static void push_waiting_on(lua_State *L, corun_Runtime *rt, corun_Task *t) {
-  if (t->state != CORUN_TASK_SUSPENDED || t->wake != CORUN_WAKE_NONE) {
+  if (t->state != CORUN_TASK_SUSPENDED || t->wake != CORUN_WAKE_NONE ||
+      is_running(rt, t)) {
     lua_pushnil(L);
     return;
   }
@@ -201,9 +212,10 @@ static void push_spawned_at(lua_State *L, corun_Task *t, int ud) {
 }
 
 /* Push the traceback of suspended task 't', or nil. */
-static void push_traceback(lua_State *L, corun_Task *t) {
+static void push_traceback(lua_State *L, corun_Runtime *rt, corun_Task *t) {
   lua_State *co;
-  if (t->state != CORUN_TASK_SUSPENDED || t->co == NULL) {
+  if (t->state != CORUN_TASK_SUSPENDED || t->co == NULL ||
+      is_running(rt, t)) {
     lua_pushnil(L);
     return;
   }
@@ -228,13 +240,13 @@ static void push_info(lua_State *L, corun_Runtime *rt, corun_Task *t) {
   lua_setfield(L, -2, "id");
   if (corun__task_push_name(L, ud, t))
     lua_setfield(L, -2, "name");
-  lua_pushstring(L, state_name(t));
+  lua_pushstring(L, state_name(rt, t));
   lua_setfield(L, -2, "state");
   push_waiting_on(L, rt, t);
   lua_setfield(L, -2, "waiting_on");
   push_spawned_at(L, t, ud);
   lua_setfield(L, -2, "spawned_at");
-  push_traceback(L, t);
+  push_traceback(L, rt, t);
   lua_setfield(L, -2, "traceback");
   lua_remove(L, ud);
 }
