@@ -295,7 +295,9 @@ describe("corun.tasks", function()
       settle()
       local tb = info(h:id()).traceback
       assert.matches("^stack traceback:\n", tb)
-      assert.truthy(tb:find("in function 'corun.sleep'", 1, true), tb)
+      -- Lua names the function from package.loaded: 'corun.sleep' or
+      -- 'corun.core.sleep', whichever its search meets first
+      assert.matches("\n\t%[C%]: in function 'corun%.[%w.]*sleep'\n", tb)
       assert.truthy(tb:find(HERE .. ":" .. line_of("-- where:deep"), 1, true),
                     tb)
       h:abort()
@@ -381,9 +383,10 @@ describe("corun.dump", function()
           :format(id + 9, tostring(tok), at('"token"')),
       }, lines)
       -- each waiting task's traceback follows its line, indented
-      assert.truthy(out.text:find("(sleeper): waiting on sleep (2.5 s left)"
-        .. ", spawned at " .. at('"sleeper"') .. "\n  stack traceback:\n"
-        .. "  \t[C]: in function 'corun.sleep'\n", 1, true), out.text)
+      local tb = out.text:match("%(sleeper%): waiting on sleep %(2%.5 s "
+        .. "left%), spawned at [^\n]*\n(  stack traceback:\n[^\n]*\n)")
+      assert.matches("^  stack traceback:\n  \t%[C%]: in function "
+                     .. "'corun%.[%w.]*sleep'\n$", tb)
       for i = 2, #hs do hs[i]:abort() end
       settle()
       corun.clock.advance(2.5)  -- the sleeper, moved into the awaiter
