@@ -118,8 +118,13 @@ static int h_tostring(lua_State *L) {
   corun_Task *t = check_handle(L, "JoinHandle:__tostring");
   static const char *const states[] = {"new", "running", "waiting",
                                        "closing", "finished"};
-  lua_pushfstring(L, "corun.JoinHandle (task %I, %s)", (LUAI_UACINT)t->id,
-                  states[t->state]);
+  if (corun__task_push_name(L, 1, t))  /* a named task: its name too */
+    lua_pushfstring(L, "corun.JoinHandle (task %I (%s), %s)",
+                    (LUAI_UACINT)t->id, lua_tostring(L, -1),
+                    states[t->state]);
+  else
+    lua_pushfstring(L, "corun.JoinHandle (task %I, %s)", (LUAI_UACINT)t->id,
+                    states[t->state]);
   return 1;
 }
 

@@ -45,6 +45,17 @@ describe("corun.spawn_named", function()
     end)
   end)
 
+  it("shows the name in the handle's tostring", function()
+    run(function()
+      local h = corun.spawn_named("job", function() end)
+      assert.equal("corun.JoinHandle (task " .. h:id() .. " (job), new)",
+                   tostring(h))
+      h:await()
+      assert.equal("corun.JoinHandle (task " .. h:id() .. " (job), finished)",
+                   tostring(h))
+    end)
+  end)
+
   it("passes its arguments to the function", function()
     run(function()
       local h = corun.spawn_named("adder", function(a, b) return a + b end,
