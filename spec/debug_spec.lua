@@ -274,6 +274,23 @@ describe("corun.tasks", function()
     end)
   end)
 
+  it("describes a file-system call by its path", function()
+    local dir = tmpdir()
+    local fifo = dir .. "/fifo"
+    assert(os.execute("mkfifo " .. shell_quote(fifo)))
+    run(function()
+      -- opening a FIFO to read waits until a writer opens it
+      local h = corun.spawn(function() return corun.fs.read_file(fifo) end)
+      settle()
+      assert.equal("read_file " .. fifo, info(h:id()).waiting_on)
+      local f = assert(io.open(fifo, "w"))
+      f:write("data")
+      f:close()
+      assert.same({ true, "data" }, { h:await() })
+    end)
+    os.execute("rm -rf " .. shell_quote(dir))
+  end)
+
   it("says where the task's function was defined", function()
     run(function()
       local h = corun.spawn(function() corun.sleep(1) end) -- where:fn
