@@ -79,7 +79,17 @@ else
 HP_CFLAGS  :=
 HP_LIBS    := -lhttp_parser
 endif
-DEP_CFLAGS := $(UV_CFLAGS) $(CURL_CFLAGS) $(SSL_CFLAGS) $(HP_CFLAGS)
+# GNU readline (the prompt of corun -i, host/repl.c): linked into the
+# executable only, the module and libcorun do without; from LuaRocks'
+# external dependency when it found one, else the default paths.
+ifneq ($(strip $(READLINE_INCDIR)),)
+RL_CFLAGS  := -I$(READLINE_INCDIR)
+READLINE_LIBS := $(if $(strip $(READLINE_LIBDIR)),-L$(READLINE_LIBDIR),) -lreadline
+else
+RL_CFLAGS  :=
+READLINE_LIBS := -lreadline
+endif
+DEP_CFLAGS := $(UV_CFLAGS) $(CURL_CFLAGS) $(SSL_CFLAGS) $(HP_CFLAGS) $(RL_CFLAGS)
 DEP_LIBS   := $(CURL_LIBS) $(SSL_LIBS) $(HP_LIBS) $(UV_LIBS)
 
 WARN       := -std=c11 -Wall -Wextra $(WERROR)
@@ -88,7 +98,7 @@ ALL_CFLAGS := $(WARN) $(DEFS) $(CFLAGS) -fPIC -I$(LUA_INCDIR) $(DEP_CFLAGS)
 
 # The sources of the module: every C file of each layer (host/, io/,
 # bindings/), but the executable's main and the preloader of libcorun.
-CORE_SRC := $(filter-out host/main.c host/preload.c, \
+CORE_SRC := $(filter-out host/main.c host/repl.c host/preload.c, \
               $(sort $(wildcard host/*.c io/*.c bindings/*.c)))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 
@@ -144,8 +154,8 @@ $(BUILD)/libcorun.so: $(LIBCORUN_OBJ)
 # -Wl,-E exports Lua's symbols to the C modules a script loads.
 EMBED_LIBS = $(LUA_LIBS) $(DEP_LIBS) -lm $(LDFLAGS)
 
-$(BUILD)/corun: $(BUILD)/obj/host/main.o $(BUILD)/libcorun.a
-	$(CC) $(CFLAGS) -Wl,-E -o $@ $^ $(EMBED_LIBS)
+$(BUILD)/corun: $(BUILD)/obj/host/main.o $(BUILD)/obj/host/repl.o $(BUILD)/libcorun.a
+	$(CC) $(CFLAGS) -Wl,-E -o $@ $^ $(EMBED_LIBS) $(READLINE_LIBS)
 
 # pkg-config's description of the installed library.
 $(BUILD)/corun.pc: host/corun.h Makefile

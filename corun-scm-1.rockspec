@@ -50,6 +50,10 @@ external_dependencies = {
     header = "http_parser.h",
     library = "http_parser",
   },
+  READLINE = {  -- the prompt of the corun executable (corun -i)
+    header = "readline/readline.h",
+    library = "readline",
+  },
 }
 
 build = {
@@ -68,6 +72,8 @@ build = {
     OPENSSL_LIBDIR = "$(OPENSSL_LIBDIR)",
     HTTP_PARSER_INCDIR = "$(HTTP_PARSER_INCDIR)",
     HTTP_PARSER_LIBDIR = "$(HTTP_PARSER_LIBDIR)",
+    READLINE_INCDIR = "$(READLINE_INCDIR)",
+    READLINE_LIBDIR = "$(READLINE_LIBDIR)",
   },
   install_variables = {
     PREFIX = "$(PREFIX)",

@@ -1,8 +1,10 @@
 /*
 ** core.c - luaopen_corun_core: the runtime and task functions.
 */
+#include <stdio.h>
 #include <lauxlib.h>
 #include "../host/corun.h"
+#include "../host/debug.h"
 #include "../host/sched.h"
 #include "../host/transfer.h"
 #include "corunL.h"
@@ -31,6 +33,62 @@ static int l_spawn(lua_State *L) {
   return 1;
 }
 
+/* corun.spawn_named(name, fn, ...): a task with a name, shown in errors,
+   reports and dumps. */
+static int l_spawn_named(lua_State *L) {
+  corun_Task *self = corunL_task(L, "corun.spawn_named");
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return corunL_typeerror(L, "corun.spawn_named", 1, "string");
+  corunL_checkfunction(L, "corun.spawn_named", 2);
+  if (self->rt->shutdown)
+    return corunL_error(L, "corun.spawn_named",
+                        "the runtime is shutting down");
+  corun__task_new(self->rt, L, 2, lua_gettop(L) - 2, NULL, CORUN_TASK_NAMED,
+                  "corun.spawn_named");
+  return 1;
+}
+
+/* corun.tasks(): a table per live task (host/debug.c). */
+static int l_tasks(lua_State *L) {
+  corun__debug_push_tasks(L, corunL_task(L, "corun.tasks")->rt);
+  return 1;
+}
+
+static int k_dump(lua_State *L, int status, lua_KContext ctx) {
+  (void)L; (void)status; (void)ctx;
+  return 0;
+}
+
+/* corun.dump([file]): the live tasks as text, written with file:write
+   (default io.stderr; a corun stream may wait in its write). */
+static int l_dump(lua_State *L) {
+  corun_Runtime *rt = corunL_task(L, "corun.dump")->rt;
+  lua_settop(L, 1);
+  if (lua_isnil(L, 1)) {
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, -1, "io") == LUA_TTABLE)
+      lua_getfield(L, -1, "stderr");
+    else
+      lua_pushnil(L);
+    lua_replace(L, 1);
+    lua_settop(L, 1);
+  }
+  corun__debug_push_dump(L, rt, 1);  /* file text */
+  if (lua_isnil(L, 1)) {  /* no io library: C's stderr */
+    size_t len;
+    const char *text = lua_tolstring(L, 2, &len);
+    fwrite(text, 1, len, stderr);
+    fflush(stderr);
+    return 0;
+  }
+  if ((!lua_istable(L, 1) && !lua_isuserdata(L, 1)) ||
+      lua_getfield(L, 1, "write") != LUA_TFUNCTION)
+    return corunL_typeerror(L, "corun.dump", 1, "file handle");
+  lua_insert(L, 1);  /* write file text */
+  lua_callk(L, 2, 0, 0, k_dump);
+  return 0;
+}
+
 static int l_task_id(lua_State *L) {
   lua_pushinteger(L, corunL_task(L, "corun.task_id")->id);
   return 1;
@@ -53,6 +111,9 @@ static int l_live_tasks(lua_State *L) {
 static const luaL_Reg functions[] = {
   {"run", l_run},
   {"spawn", l_spawn},
+  {"spawn_named", l_spawn_named},
+  {"tasks", l_tasks},
+  {"dump", l_dump},
   {"task_id", l_task_id},
   {"yield_now", l_yield_now},
   {"live_tasks", l_live_tasks},

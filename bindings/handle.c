@@ -8,7 +8,8 @@
 typedef struct JoinError {
   lua_Integer id;         /* the task's id */
   int cancelled;          /* 1: cancelled; 0: panicked */
-} JoinError;              /* user values: 1 = error value, 2 = traceback */
+} JoinError;              /* user values: 1 = error value, 2 = traceback,
+                             3 = the task's name, or nil */
 
 /* The task at index 1: its metatable is the class's (upvalue 2) or, for a
    task that panicked, the variant with a finalizer.  A handle moved into
@@ -25,10 +26,13 @@ static JoinError *check_error(lua_State *L, const char *fname) {
 
 /* Push a JoinError for finished task 't' (userdata at 'idx'). */
 void corunL_push_joinerror(lua_State *L, int idx, corun_Task *t) {
-  JoinError *e = lua_newuserdatauv(L, sizeof *e, 2);
+  JoinError *e = lua_newuserdatauv(L, sizeof *e, 3);
+  idx = lua_absindex(L, idx);
   e->id = t->id;
   e->cancelled = t->outcome == CORUN_OUTCOME_CANCELLED;
   luaL_setmetatable(L, CORUN_JOINERROR);
+  if (corun__task_push_name(L, idx, t))
+    lua_setiuservalue(L, -2, 3);
   if (!e->cancelled) {
     lua_getiuservalue(L, idx, 1);
     lua_setiuservalue(L, -2, 1);
@@ -101,8 +105,13 @@ static int h_tostring(lua_State *L) {
   corun_Task *t = check_handle(L, "JoinHandle:__tostring");
   static const char *const states[] = {"new", "running", "waiting",
                                        "closing", "finished"};
-  lua_pushfstring(L, "corun.JoinHandle (task %I, %s)", (LUAI_UACINT)t->id,
-                  states[t->state]);
+  if (corun__task_push_name(L, 1, t))  /* a named task: its name too */
+    lua_pushfstring(L, "corun.JoinHandle (task %I (%s), %s)",
+                    (LUAI_UACINT)t->id, lua_tostring(L, -1),
+                    states[t->state]);
+  else
+    lua_pushfstring(L, "corun.JoinHandle (task %I, %s)", (LUAI_UACINT)t->id,
+                    states[t->state]);
   return 1;
 }
 
@@ -163,16 +172,24 @@ static int e_traceback(lua_State *L) {
   return 1;
 }
 
+/* "task 7" or, for a named task, "task 7 (name)". */
+static const char *push_who(lua_State *L, JoinError *e) {
+  if (lua_getiuservalue(L, 1, 3) == LUA_TSTRING)
+    return lua_pushfstring(L, "task %I (%s)", (LUAI_UACINT)e->id,
+                           lua_tostring(L, -1));
+  return lua_pushfstring(L, "task %I", (LUAI_UACINT)e->id);
+}
+
 static int e_tostring(lua_State *L) {
   JoinError *e = check_error(L, "JoinError:__tostring");
+  const char *who = push_who(L, e);
   if (e->cancelled) {
-    lua_pushfstring(L, "task %I was cancelled", (LUAI_UACINT)e->id);
+    lua_pushfstring(L, "%s was cancelled", who);
     return 1;
   }
   lua_getiuservalue(L, 1, 1);
   corun__task_describe(L, -1);
-  lua_pushfstring(L, "task %I panicked: %s", (LUAI_UACINT)e->id,
-                  lua_tostring(L, -1));
+  lua_pushfstring(L, "%s panicked: %s", who, lua_tostring(L, -1));
   return 1;
 }
 

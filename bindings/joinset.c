@@ -39,23 +39,32 @@ static int l_joinset(lua_State *L) {
   return 1;
 }
 
-/* set:spawn(fn, ...) -> AbortHandle */
-static int s_spawn(lua_State *L) {
+/* set:spawn(fn, ...) and set:spawn_named(name, fn, ...) -> AbortHandle */
+static int spawn(lua_State *L, const char *fname, int named) {
   corun_Task *self, *t;
-  corun_JoinSet *set = check_set_by(L, "JoinSet:spawn", &self);
-  corunL_checkfunction(L, "JoinSet:spawn", 2);
+  corun_JoinSet *set = check_set_by(L, fname, &self);
+  if (named && lua_type(L, 2) != LUA_TSTRING)
+    return corunL_typeerror(L, fname, 2, "string");
+  corunL_checkfunction(L, fname, 2 + named);
   if (set->closed)
-    return corunL_error(L, "JoinSet:spawn", "the JoinSet is closed");
+    return corunL_error(L, fname, "the JoinSet is closed");
   if (self->rt->shutdown)
-    return corunL_error(L, "JoinSet:spawn", "the runtime is shutting down");
-  t = corun__task_new(self->rt, L, 2, lua_gettop(L) - 2, NULL, 0,
-                      "JoinSet:spawn");          /* set fn args... t */
+    return corunL_error(L, fname, "the runtime is shutting down");
+  t = corun__task_new(self->rt, L, 2 + named, lua_gettop(L) - 2 - named,
+                      NULL, named ? CORUN_TASK_NAMED : 0,
+                      fname);                    /* set fn args... t */
   corun__joinset_add(set, t);                    /* t stays anchored */
   lua_newuserdatauv(L, 0, 1);                    /* the AbortHandle */
   lua_insert(L, -2);
   lua_setiuservalue(L, -2, 1);
   luaL_setmetatable(L, CORUN_ABORTHANDLE);
   return 1;
+}
+
+static int s_spawn(lua_State *L) { return spawn(L, "JoinSet:spawn", 0); }
+
+static int s_spawn_named(lua_State *L) {
+  return spawn(L, "JoinSet:spawn_named", 1);
 }
 
 /* Push the outcome of member 't' (taken from the set, userdata on top):
@@ -264,6 +273,7 @@ static int a_tostring(lua_State *L) {
 
 static const luaL_Reg set_methods[] = {
   {"spawn", s_spawn},
+  {"spawn_named", s_spawn_named},
   {"join_next", s_join_next},
   {"join_next_with_id", s_join_next_with_id},
   {"try_join_next", s_try_join_next},

@@ -51,6 +51,9 @@
 #define CORUN_HANDLE_SIGINT 0x1  /* Ctrl-C cancels the main task */
 #define CORUN_PAUSED_CLOCK  0x2  /* the clock starts paused (the test
                                     clock: corun.clock in docs/api.md) */
+#define CORUN_HANDLE_SIGQUIT 0x4 /* SIGQUIT (Ctrl-\) writes the live tasks
+                                    to stderr (corun.dump) and the program
+                                    goes on */
 
 /* Modes of corun_step. */
 #define CORUN_STEP_READY  0  /* run the tasks that are ready (and those
@@ -200,6 +203,13 @@ typedef void (*corun_CancelFn)(corun_Waker w, void *ud);
 */
 corun_Waker corun_wait_prepare(lua_State *L, corun_CancelFn cancel,
                                void *ud);
+
+/* Describe the native wait 'w' for corun.tasks(), corun.dump() and the
+   deadlock error ("waiting on <text>"; without it, the function that
+   waits describes it).  'text' is borrowed: it must stay valid until the
+   wait is over (a string literal, or memory freed once corun_wake or the
+   cancel callback ran).  CORUN_ESTALE if the wait is over already. */
+int corun_wait_describe(lua_State *L, corun_Waker w, const char *text);
 
 /* Suspend the calling task until corun_wake(w); the C function returns
    what corun_wake gave (or raises what corun_wake_error gave).  Use only

@@ -50,6 +50,9 @@ typedef struct Waiter {
   int waiting;            /* 0: prepared; 1: the task waits in it */
   int holds;              /* while waiting, it holds a paused clock (an I/O
                              operation in progress; see timer.h) */
+  const char *desc;       /* borrows (valid until the wait is over): the
+                             host's description (corun_wait_describe), or
+                             NULL */
 } Waiter;
 
 /* This layer's state in one runtime. */
@@ -229,7 +232,21 @@ static int main_outcome(lua_State *L, corun_Runtime *rt, int *nresults) {
   if (rt->interrupted)
     return CORUN_INTERRUPTED;
   lua_pushliteral(L, "corun.run: deadlock: the main task waits for "
-                  "something that no task or event can bring");
+                  "something that no task or event can bring\n");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->deadlock_ref);  /* the tasks then */
+  if (!lua_isstring(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "");
+  }
+  lua_concat(L, 2);
+  {  /* no newline at the end */
+    size_t len;
+    const char *msg = lua_tolstring(L, -1, &len);
+    if (len > 0 && msg[len - 1] == '\n') {
+      lua_pushlstring(L, msg, len - 1);
+      lua_replace(L, -2);
+    }
+  }
   lua_pushliteral(L, "");
   return CORUN_ERROR;
 }
@@ -587,6 +604,17 @@ static void native_leave(corun_Task *t, corun_Wait *w) {
     cancel(waker, ud);
 }
 
+/* corun.tasks' waiting_on of a task in native wait 'w': what the host
+   said, if it did (corun_Wait.describe). */
+static int native_describe(lua_State *L, corun_Task *t, corun_Wait *w) {
+  Waiter *x = corun__container_of(w, Waiter, wait);
+  (void)t;
+  if (x->desc == NULL)
+    return 0;
+  lua_pushstring(L, x->desc);
+  return 1;
+}
+
 /* A free slot of 'e', or NULL when memory runs out; '*index' gets it. */
 static Waiter *new_slot(Embed *e, corun_State *st, uint32_t *index) {
   Waiter *x;
@@ -610,6 +638,7 @@ static Waiter *new_slot(Embed *e, corun_State *st, uint32_t *index) {
   /* wakers of another runtime, or of another state, should not match */
   x->gen = (uint32_t)((uintptr_t)st >> 4) ^ (st->opened << 24);
   x->wait.leave = native_leave;
+  x->wait.describe = native_describe;
   return x;
 }
 
@@ -648,6 +677,7 @@ corun_Waker corun_wait_prepare(lua_State *L, corun_CancelFn cancel,
   x->ud = ud;
   x->waiting = 0;
   x->holds = 1;
+  x->desc = NULL;
   x->next_free = 0;
   t->wait = &x->wait;
   return waker_of(e, x, index);
@@ -690,6 +720,15 @@ int corun__wait_k(lua_State *L, corun_Waker w, lua_KContext ctx,
     corun__clock_hold(rt);
   x->task->wake = CORUN_WAKE_NONE;  /* until corun_wake or a cancel */
   return corun__sched_wait(L, ctx, k);
+}
+
+int corun_wait_describe(lua_State *L, corun_Waker w, const char *text) {
+  corun_State *st = corun__state_peek(L);
+  Waiter *x = st != NULL && st->rt != NULL ? waiter_of(st->rt, w) : NULL;
+  if (x == NULL)
+    return fail(L, CORUN_ESTALE, "corun_wait_describe: the wait is over");
+  x->desc = text;
+  return CORUN_OK;
 }
 
 /* The prepared wait 'w' may never end by itself (accept, a signal): it

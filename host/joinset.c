@@ -96,17 +96,22 @@ corun_Task *corun__joinset_take(lua_State *L, corun_JoinSet *set) {
 }
 
 /* Let go of every member: running ones go on detached, ended ones lose
-   their anchor (in a finalizer, at the runtime's next pass). */
+   their anchor (in a finalizer, at the runtime's next pass).  Nobody can
+   observe their outcome any more: a panic is reported at once, or when
+   the member ends (corun__task_detach). */
 void corun__joinset_forget(corun_JoinSet *set, int in_finalizer) {
   corun_Link *l;
   while ((l = corun__link_first(&set->running)) != NULL) {
-    corun__container_of(l, corun_Task, sibling)->u.group = NULL;
+    corun_Task *t = corun__container_of(l, corun_Task, sibling);
+    t->u.group = NULL;
     corun__link_remove(l);
+    corun__task_detach(t);  /* a panic is reported when it ends */
   }
   while ((l = corun__link_first(&set->done)) != NULL) {
     corun_Task *t = corun__container_of(l, corun_Task, sibling);
     corun__link_remove(l);
     t->u.group = NULL;
+    corun__task_detach(t);  /* a panic nobody joined is reported now */
     if (in_finalizer)
       corun__link_append(&set->rt->orphans, l);
     else
@@ -117,7 +122,7 @@ void corun__joinset_forget(corun_JoinSet *set, int in_finalizer) {
 }
 
 /* Close: abort what runs, forget every member, accept no more spawns.
-   Members that panicked and were never joined are reported as usual. */
+   Members that panicked and were never joined are reported now. */
 void corun__joinset_close(corun_JoinSet *set, int in_finalizer) {
   if (set->closed)
     return;

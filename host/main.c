@@ -16,6 +16,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include "corun.h"
+#include "repl.h"
 
 #define EXIT_INTERRUPTED 130
 
@@ -31,6 +32,7 @@ static void print_usage(const char *badoption) {
           "usage: %s [options] [script [args]]\n"
           "Available options are:\n"
           "  -e stat   execute string 'stat'\n"
+          "  -i        enter interactive mode after executing 'script'\n"
           "  -l mod    require library 'mod' into global 'mod'\n"
           "  -v        show version information\n"
           "  -E        ignore environment variables\n"
@@ -74,7 +76,10 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
 static const char driver[] =
   "local acts = ...\n"
   "return function(...)\n"
-  "  for i = 1, #acts - 1 do acts[i][1](acts[i][2]) end\n"
+  "  for i = 1, #acts - 1 do\n"
+  "    local a = acts[i]\n"
+  "    if a[3] then a[1](...) else a[1](a[2]) end\n"
+  "  end\n"
   "  local last = acts[#acts]\n"
   "  if last[3] then return last[1](...) end\n"
   "  return last[1](last[2])\n"
@@ -102,7 +107,8 @@ static int load_failed(lua_State *L) {
 ** index of the script in argv (argc if none), 0 after printing an error.
 */
 static int collect_actions(lua_State *L, char **argv, int argc, int *version,
-                           int *flags, int *noenv, int *warn) {
+                           int *flags, int *noenv, int *warn,
+                           int *interactive) {
   int i;
   for (i = 1; i < argc && argv[i][0] == '-'; i++) {
     const char *opt = argv[i];
@@ -112,6 +118,10 @@ static int collect_actions(lua_State *L, char **argv, int argc, int *version,
       return i;
     if (strcmp(opt, "-v") == 0) {
       *version = 1;
+      continue;
+    }
+    if (strcmp(opt, "-i") == 0) {  /* as lua5.4: -i shows the version */
+      *interactive = *version = 1;
       continue;
     }
     if (strcmp(opt, "-E") == 0 || strcmp(opt, "-W") == 0) {
@@ -182,13 +192,16 @@ static int init_action(lua_State *L) {
 static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);
-  int script, version = 0, status, n, flags = CORUN_HANDLE_SIGINT;
-  int noenv = 0, warn = 0;
+  int script, version = 0, status, n;
+  int flags = CORUN_HANDLE_SIGINT | CORUN_HANDLE_SIGQUIT;
+  int noenv = 0, warn = 0, interactive = 0;
   lua_settop(L, 0);
   lua_newtable(L);  /* 1: actions */
   if ((script = collect_actions(L, argv, argc, &version, &flags, &noenv,
-                                &warn)) == 0)
+                                &warn, &interactive)) == 0)
     return 0;
+  if (script == argc && argc <= 1 && isatty(0))  /* as lua5.4 does */
+    interactive = version = 1;
   if (noenv) {  /* before the libraries: package ignores LUA_PATH too */
     lua_pushboolean(L, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
@@ -213,6 +226,12 @@ static int pmain(lua_State *L) {
   }
   if (!noenv && !init_action(L))
     return 0;
+  if (interactive) {  /* the prompt, last, in the main task */
+    corun__repl_push(L);
+    lua_pushnil(L);
+    add_action(L, 0);
+    flags &= ~CORUN_HANDLE_SIGINT;  /* Ctrl-C is the prompt's (repl.c) */
+  }
   if (lua_rawlen(L, 1) == 0) {  /* only -v */
     lua_pushboolean(L, 1);
     return 1;

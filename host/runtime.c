@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <lauxlib.h>
 #include "corun.h"
+#include "debug.h"
 #include "runtime.h"
 #include "sched.h"
 #include "timer.h"
@@ -86,6 +87,12 @@ static void on_sigint(uv_signal_t *handle, int signum) {
   raise(SIGINT);
 }
 
+/* Ctrl-\: the live tasks and where they wait, on stderr; nothing stops. */
+static void on_sigquit(uv_signal_t *handle, int signum) {
+  (void)signum;
+  corun__debug_dump_stderr(handle->data);
+}
+
 /* Open 'rt' on 'loop' (NULL: a loop of its own).  Returns 0 or a libuv
    error code; raises on a memory error. */
 static int open_runtime(lua_State *L, corun_Runtime *rt, uv_loop_t *loop,
@@ -109,6 +116,7 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, uv_loop_t *loop,
   lua_xmove(L, rt->A, 2);  /* CORUN_ANCHOR_META, CORUN_ANCHOR_PANIC */
   lua_pushboolean(L, 0);  /* a slot, so that storing an error never allocates */
   rt->fatal_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  rt->deadlock_ref = LUA_NOREF;
   if (loop == NULL) {
     if ((rc = uv_loop_init(&rt->own_loop)) != 0)
       return rc;
@@ -129,6 +137,16 @@ static int open_runtime(lua_State *L, corun_Runtime *rt, uv_loop_t *loop,
     if ((rc = uv_signal_start(&rt->sigint, on_sigint, SIGINT)) != 0)
       return rc;
     uv_unref((uv_handle_t *)&rt->sigint);  /* it keeps no task alive */
+  }
+  if (flags & CORUN_HANDLE_SIGQUIT) {
+    if ((rc = uv_signal_init(rt->loop, &rt->sigquit)) != 0)
+      return rc;
+    rt->sigquit.data = rt;
+    rt->sigquit_on = 1;
+    rt->handles++;
+    if ((rc = uv_signal_start(&rt->sigquit, on_sigquit, SIGQUIT)) != 0)
+      return rc;
+    uv_unref((uv_handle_t *)&rt->sigquit);
   }
   return 0;
 }
@@ -155,6 +173,7 @@ static void close_runtime(lua_State *L, corun_Runtime *rt) {
   luaL_unref(L, LUA_REGISTRYINDEX, rt->S_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, rt->A_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, rt->fatal_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, rt->deadlock_ref);
   rt->state = NULL;
   if (rt->loop == NULL) {  /* failed before it had a loop */
     free_runtime(rt);
@@ -165,6 +184,8 @@ static void close_runtime(lua_State *L, corun_Runtime *rt) {
     corun__timer_close(rt, on_close);
     if (rt->sigint_on)
       uv_close((uv_handle_t *)&rt->sigint, on_close);
+    if (rt->sigquit_on)
+      uv_close((uv_handle_t *)&rt->sigquit, on_close);
   }
   if (corun__owns_loop(rt)) {
     uv_run(rt->loop, UV_RUN_DEFAULT);
@@ -349,8 +370,9 @@ void corun__runtime_fatal(corun_Runtime *rt) {
 /*
 ** From corun_run, in protected mode: run the function below the 'nargs'
 ** values on top of L as the main task until it ends, or until nothing can
-** wake it any more (a deadlock: it is then cancelled).  Leaves the main
-** task's userdata on top of L.
+** wake it any more (a deadlock: the live tasks and what they wait on are
+** kept as text, rt->deadlock_ref, and the main task is cancelled).  Leaves
+** the main task's userdata on top of L.
 */
 void corun__runtime_run_main(lua_State *L, corun_Runtime *rt, int nargs) {
   rt->main = corun__task_new(rt, L, lua_gettop(L) - nargs, nargs, NULL,
@@ -358,6 +380,8 @@ void corun__runtime_run_main(lua_State *L, corun_Runtime *rt, int nargs) {
   corun__runtime_run(rt, UV_RUN_DEFAULT);
   if (rt->main->state != CORUN_TASK_DONE) {  /* nothing left to wake it */
     rt->deadlock = 1;
+    corun__debug_push_dump(L, rt, 0);
+    rt->deadlock_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     corun__task_cancel(L, rt->main);
   }
 }

@@ -86,8 +86,10 @@ struct corun_Runtime {
                              the earliest deadline if nothing else can
                              happen (timer.c) */
   uv_signal_t sigint;     /* Ctrl-C cancels the main task (executable) */
+  uv_signal_t sigquit;    /* Ctrl-\ dumps the live tasks (executable) */
   int idle_on;            /* is 'idle' started? */
   int sigint_on;          /* was 'sigint' initialised? */
+  int sigquit_on;         /* was 'sigquit' initialised? */
   int handles;            /* libuv handles not yet closed */
   corun_Link ready;       /* ready queue: tasks to resume, FIFO */
   corun_Link unobserved;  /* done tasks with an unobserved panic */
@@ -117,6 +119,8 @@ struct corun_Runtime {
   int fatal_ref;          /* registry ref of the error that stopped the
                              loop (a callback failed), or LUA_NOREF */
   int deadlock;           /* the loop ran dry with the main task waiting */
+  int deadlock_ref;       /* registry ref of the live tasks then, as text
+                             (debug.h), or LUA_NOREF */
   int embedded;           /* opened by corun_open: no main task */
   int failed;             /* a callback failed: see fatal_ref */
   int stepping;           /* inside corun_step or a scheduler pass */

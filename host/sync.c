@@ -45,6 +45,7 @@ void corun__sync_init(corun_Sync *s,
                       void (*regrant)(corun_Sync *s, corun_Task *t),
                       void (*left)(corun_Sync *s)) {
   s->wait.leave = leave;
+  s->wait.describe = NULL;  /* described by the function that waits */
   corun__link_init(&s->waiters);
   s->regrant = regrant;
   s->left = left;
@@ -242,6 +243,7 @@ static void barrier_leave(corun_Task *t, corun_Wait *w) {
 
 void corun__barrier_init(corun_Barrier *b, lua_Integer n) {
   b->wait.leave = barrier_leave;
+  b->wait.describe = NULL;
   corun__link_init(&b->waiters);
   b->n = n < 1 ? 1 : n;
   b->arrived = 0;

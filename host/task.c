@@ -35,6 +35,7 @@ struct corun_Nest {
 };
 
 static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome);
+static void report(const char *text);
 
 /* 't' stops waiting before its wait ended (cancelled, or ending): the one
    who parked it undoes the wait (task.h, corun_Wait). */
@@ -71,11 +72,12 @@ void corun__task_push(lua_State *L, corun_Task *t) {
   lua_xmove(A, L, 1);
 }
 
-/* Set user values 'from'..nuv of the task userdata at 'idx' to nil. */
+/* Set user values 'from'..nvals of the task userdata at 'idx' to nil (a
+   name above them stays). */
 static void clear_values(lua_State *L, int idx, corun_Task *t, int from) {
-  int i;
+  int i, n = corun__task_nvals(t);
   idx = lua_absindex(L, idx);
-  for (i = from; i <= t->nuv; i++) {
+  for (i = from; i <= n; i++) {
     lua_pushnil(L);
     lua_setiuservalue(L, idx, i);
   }
@@ -141,7 +143,9 @@ void corun__task_metatables(lua_State *L) {
 ** Create a task running the function at 'fnidx' with the 'nargs' values
 ** after it, queue it, and leave its userdata (the JoinHandle) on top of L.
 ** The arguments are copied unless the task is a branch or the main task.
-** Raises on a value that cannot cross; nothing is registered then.
+** With CORUN_TASK_NAMED in 'flags', the string just below the function
+** (at fnidx - 1) is the task's name.  Raises on a value that cannot
+** cross; nothing is registered then.
 */
 corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
                             int nargs, corun_Task *parent, int flags,
@@ -150,6 +154,8 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
   corun_Light seen;
   corun_Task *t;
   fnidx = lua_absindex(L, fnidx);
+  if (flags & CORUN_TASK_NAMED)
+    nuv++;  /* the last holds the name */
   if (nargs > 8)
     luaL_checkstack(L, 4, NULL);
   t = lua_newuserdatauv(L, sizeof *t, nuv);
@@ -168,6 +174,11 @@ corun_Task *corun__task_new(corun_Runtime *rt, lua_State *L, int fnidx,
   lua_pushvalue(rt->A, CORUN_ANCHOR_META);
   lua_xmove(rt->A, L, 1);
   lua_setmetatable(L, -2);
+  if (flags & CORUN_TASK_NAMED) {
+    CORUN_ASSERT(lua_type(L, fnidx - 1) == LUA_TSTRING);
+    lua_pushvalue(L, fnidx - 1);
+    lua_setiuservalue(L, -2, nuv);
+  }
   if (!(flags & NOCOPY) && corun__transfer_plain_fn(L, fnidx, rt->state,
                                                      rt->globals))
     light = corun__transfer_needed(L, fnidx + 1, nargs) ? 2 : 1;
@@ -327,20 +338,36 @@ static int describe_protected(lua_State *L) {
   return 1;
 }
 
-/* The text corun prints if nobody observes this panic. */
-static void set_report(lua_State *co, corun_Task *t, int err, int tb) {
-  const char *msg = "(error object cannot be described)";
+/*
+** Push the name of task 't' (userdata at 'idx') and return 1, or push
+** nothing and return 0 if it has none.
+*/
+int corun__task_push_name(lua_State *L, int idx, corun_Task *t) {
+  if (!(t->flags & CORUN_TASK_NAMED))
+    return 0;
+  lua_getiuservalue(L, idx, t->nuv);
+  return 1;
+}
+
+/* The text corun prints if nobody observes this panic ('ud': the task's
+   userdata): "task 7 (name) panicked: message", then the traceback. */
+static void set_report(lua_State *co, corun_Task *t, int err, int tb,
+                       int ud) {
+  const char *msg = "(error object cannot be described)", *name = NULL;
   size_t size;
+  if (corun__task_push_name(co, ud, t))
+    name = lua_tostring(co, -1);
   lua_pushcfunction(co, describe_protected);
   lua_pushvalue(co, err);
   if (lua_pcall(co, 1, 1, 0) == LUA_OK)
     msg = lua_tostring(co, -1);
-  size = strlen(msg) + lua_rawlen(co, tb) + 64;
+  size = strlen(msg) + lua_rawlen(co, tb) + (name ? strlen(name) : 0) + 64;
   t->report = malloc(size);
   if (t->report != NULL)
-    snprintf(t->report, size, "task %lld panicked: %s\n%s", (long long)t->id,
-             msg, lua_tostring(co, tb));
-  lua_pop(co, 1);
+    snprintf(t->report, size, "task %lld%s%s%s panicked: %s\n%s",
+             (long long)t->id, name ? " (" : "", name ? name : "",
+             name ? ")" : "", msg, lua_tostring(co, tb));
+  lua_pop(co, name ? 2 : 1);
 }
 
 /*
@@ -352,7 +379,7 @@ static void store_panic(lua_State *L, corun_Task *t) {
   drop_nest(t);
   corun__task_push(co, t);  /* co: err tb ud */
   if (!(t->flags & NOREPORT)) {
-    set_report(co, t, 1, 2);
+    set_report(co, t, 1, 2, 3);
     lua_pushvalue(t->rt->A, CORUN_ANCHOR_PANIC);  /* now it needs __gc */
     lua_xmove(t->rt->A, co, 1);
     lua_setmetatable(co, 3);
@@ -423,7 +450,7 @@ void corun__task_end_ok(lua_State *L, corun_Task *t, int nres) {
     }
     nres = lua_gettop(co) - 1;
   }
-  if (nres > t->nuv) {  /* more results than user values: pack them */
+  if (nres > corun__task_nvals(t)) {  /* more than fit: pack them */
     lua_createtable(co, nres, 0);
     lua_insert(co, 2);
     for (i = nres; i >= 1; i--)
@@ -552,7 +579,12 @@ static void finish(lua_State *L, corun_Task *t, corun_Outcome outcome) {
   in_set = !(t->flags & CORUN_TASK_BRANCH) && t->u.group != NULL;
   if (in_set)
     t->u.group->member_done(t);
-  if (t->report != NULL)
+  if (t->report != NULL && (t->flags & CORUN_TASK_DETACHED)) {
+    report(t->report);  /* nobody could ever see it */
+    free(t->report);
+    t->report = NULL;
+  }
+  else if (t->report != NULL)
     corun__link_append(&rt->unobserved, &t->link);
   while ((l = corun__link_first(&t->joiners)) != NULL)
     corun__sched_wake(corun__container_of(l, corun_Task, link),
@@ -605,6 +637,18 @@ int corun__task_push_results(lua_State *L, int idx, corun_Task *t) {
 static void report(const char *text) {
   fprintf(stderr, "corun: %s\n", text);
   fflush(stderr);
+}
+
+/*
+** Nobody can observe the outcome of 't' any more (its JoinSet let go of
+** it): a panic is reported now if it has ended, else when it ends.
+*/
+void corun__task_detach(corun_Task *t) {
+  t->flags |= CORUN_TASK_DETACHED;
+  if (t->report != NULL) {
+    report(t->report);
+    corun__task_observe(t);
+  }
 }
 
 /* Shutdown: report every panic nobody observed. */
@@ -685,6 +729,12 @@ int corun__task_nest_push(corun_Task *t, lua_State *co) {
   }
   nest->co[nest->n++] = co;
   return 0;
+}
+
+/* The thread where suspended task 't' waits: the innermost user coroutine
+   its wait passed through, or its own coroutine. */
+lua_State *corun__task_inner(const corun_Task *t) {
+  return t->nest != NULL && t->nest->n > 0 ? t->nest->co[0] : t->co;
 }
 
 /* The wait passed through the outermost recorded coroutine is over (the

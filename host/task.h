@@ -14,6 +14,9 @@
 **             that keeps the coroutine alive while it is suspended)
 **   DONE ok   1..nvalues = results, or 1 = table of them (PACKED)
 **   DONE panic  1 = error value, 2 = traceback string
+** A named task (CORUN_TASK_NAMED) has one more user value, the last
+** (index nuv): its name, a string, kept whatever the state; the values
+** above use only 1..corun__task_nvals(t).
 */
 #ifndef CORUN_TASK_H
 #define CORUN_TASK_H
@@ -80,6 +83,10 @@ typedef enum {
 #define CORUN_TASK_NOCOPY   0x100 /* spawned from C: its function, arguments
                                      and results come from and go to C,
                                      outside every task, and are not copied */
+#define CORUN_TASK_NAMED    0x200 /* its last user value is its name */
+#define CORUN_TASK_DETACHED 0x400 /* nobody can observe its outcome any
+                                     more (let go by its JoinSet): a panic
+                                     is reported when it ends */
 #define CORUN_TASK_SELECT   0x800 /* waits in corun.select: the first branch
                                      to end stops the others at once */
 
@@ -98,6 +105,11 @@ typedef enum {
 typedef struct corun_Wait corun_Wait;
 struct corun_Wait {
   void (*leave)(corun_Task *t, corun_Wait *w);
+  /* May be NULL: push a short description of the wait (corun.tasks'
+     waiting_on) and return 1, or push nothing and return 0 (the core then
+     describes it from the function that waits).  Must not raise but on a
+     memory error, nor run Lua code. */
+  int (*describe)(lua_State *L, corun_Task *t, corun_Wait *w);
 };
 
 /*
@@ -155,6 +167,12 @@ struct corun_Task {
   unsigned short flags;   /* CORUN_TASK_* */
 };
 
+/* User values of 't' that hold its function, arguments or outcome (the
+   name of a named task sits above them). */
+static inline int corun__task_nvals(const corun_Task *t) {
+  return t->nuv - ((t->flags & CORUN_TASK_NAMED) != 0);
+}
+
 /* In all of these, 'L' is the thread whose C code makes the call: values
    are pushed there, and a memory error is raised there. */
 void corun__task_metatables(lua_State *L);
@@ -174,6 +192,8 @@ void corun__task_describe(lua_State *L, int idx);
 void corun__task_observe(corun_Task *t);
 void corun__task_gc(corun_Task *t);
 void corun__task_report_unobserved(corun_Runtime *rt);
+void corun__task_detach(corun_Task *t);
+int corun__task_push_name(lua_State *L, int idx, corun_Task *t);
 void corun__task_own(corun_Task *t, corun_Resource *r);
 corun_Task *corun__task_root(corun_Task *t);
 corun_Task *corun__task_running(lua_State *L, corun_Runtime *rt,
@@ -215,5 +235,6 @@ int corun__class_movable(lua_State *L, int idx, const corun_Class *c,
                          lua_Integer by, lua_Integer *owner, int *moved);
 int corun__task_nest_push(corun_Task *t, lua_State *co);
 void corun__task_nest_pop(corun_Task *t);
+lua_State *corun__task_inner(const corun_Task *t);
 
 #endif

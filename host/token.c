@@ -76,6 +76,7 @@ void corun__token_run_wait(corun_Token *tok, corun_TokenRun *run,
                            corun_Task *caller, corun_Task *branch) {
   CORUN_ASSERT(!tok->cancelled && caller->wait == NULL);
   run->wait.leave = run_leave;
+  run->wait.describe = NULL;
   run->branch = branch;
   corun__link_append(&tok->runs, &run->link);
   corun__sched_block(caller, &branch->joiners);

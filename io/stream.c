@@ -19,6 +19,7 @@
 ** corun__stream_send (the path of a plain write).  Everything above the
 ** buffers is the same.
 */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -683,8 +684,29 @@ int corun__stream_address(lua_State *L, const char *fname,
 
 int corun__stream_tostring(lua_State *L, const char *fname,
                            corun_Stream *s) {
-  (void)fname;
+  struct sockaddr_storage peer;
+  int len = (int)sizeof peer;
+  char host[64] = "";
   static const char *const kinds[] = {"tcp", "pipe", "unix", "tty"};
+  (void)fname;
+  /* a TCP stream shows its peer's address, for dumps (corun.tasks) */
+  if (s->kind == CORUN_STREAM_TCP &&
+      uv_tcp_getpeername(&s->h.tcp, (struct sockaddr *)&peer, &len) == 0) {
+    if (peer.ss_family == AF_INET6) {
+      host[0] = '[';
+      uv_ip6_name((struct sockaddr_in6 *)&peer, host + 1, sizeof host - 8);
+      lua_pushfstring(L, "corun.Stream (tcp %s]:%d, %I bytes buffered)",
+                      host, ntohs(((struct sockaddr_in6 *)&peer)->sin6_port),
+                      (LUAI_UACINT)s->len);
+    }
+    else {
+      uv_ip4_name((struct sockaddr_in *)&peer, host, sizeof host);
+      lua_pushfstring(L, "corun.Stream (tcp %s:%d, %I bytes buffered)",
+                      host, ntohs(((struct sockaddr_in *)&peer)->sin_port),
+                      (LUAI_UACINT)s->len);
+    }
+    return 1;
+  }
   lua_pushfstring(L, "corun.Stream (%s, %I bytes buffered)",
                   kinds[s->kind], (LUAI_UACINT)s->len);
   return 1;

@@ -276,6 +276,23 @@ describe("corun's C API", function()
     }, scenario("native"))
   end)
 
+  it("shows a native wait in corun.tasks() as the host describes it",
+     function()
+    local got = scenario("describe")
+    assert.same({
+      "open: 0 ",
+      "describe: 0 ",
+      "1\trunning\tnil",
+      "2\twaiting\tthe host's request",
+      "3\twaiting\twait",  -- undescribed: the function it waits in
+      "second wake: 5 corun_wake: the wait is over (woken already, or its task was cancelled)",
+      "second wake: 5 corun_wake: the wait is over (woken already, or its task was cancelled)",
+      "describe a stale waker: 5 corun_wait_describe: the wait is over",
+      "done describe: status 0, 1 values, first end",
+      "close: 0 ", "loop close: 0",
+    }, got)
+  end)
+
   it("keeps several runtimes, one per Lua state, on one loop", function()
     local got = scenario("two-runtimes")
     -- the two runtimes' timers are independent: A's and B's ends may come

@@ -43,9 +43,11 @@ local function files(dir, pattern)
   return list
 end
 
-local API = { ["embed.c"] = true, ["preload.c"] = true, ["main.c"] = true }
+local API = { ["embed.c"] = true, ["preload.c"] = true, ["main.c"] = true,
+              ["repl.c"] = true, ["repl.h"] = true }
 local INNER = { task = true, sched = true, timer = true, runtime = true }
 local OUTER_OF_INNER = { embed = true, preload = true, main = true,
+                         repl = true,
                          sync = true, channel = true, joinset = true,
                          token = true, oneshot = true, broadcast = true,
                          watch = true, refs = true, handoff = true }

@@ -3,7 +3,7 @@
 # needs, and any given as arguments (the tests' and the benchmarks' ones),
 # when any is missing (as root, or through sudo).  Quiet when all are there.
 set -e
-PACKAGES="lua5.4 liblua5.4-dev libuv1-dev libcurl4-openssl-dev libssl-dev libhttp-parser-dev pkg-config gcc make libc6-dev $*"
+PACKAGES="lua5.4 liblua5.4-dev libuv1-dev libcurl4-openssl-dev libssl-dev libhttp-parser-dev libreadline-dev pkg-config gcc make libc6-dev $*"
 need=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -134,6 +134,33 @@ static int l_native(lua_State *L) {
   return corun_wait(L, w);
 }
 
+/* described(ms): as wait(ms), described to corun.tasks() by the host;
+   describing it once it is over is refused. */
+static int l_described(lua_State *L) {
+  lua_Integer ms = luaL_checkinteger(L, 1);
+  Req *r = calloc(1, sizeof *r);
+  r->waker = corun_wait_prepare(L, req_cancel, r);
+  if (r->waker == 0) {
+    free(r);
+    return luaL_error(L, "described: %s", corun_errmsg(L));
+  }
+  say(L, "describe", corun_wait_describe(L, r->waker, "the host's request"));
+  uv_timer_init(&loop, &r->timer);
+  r->timer.data = r;
+  uv_timer_start(&r->timer, req_fire, (uint64_t)ms, 0);
+  return corun_wait(L, r->waker);
+}
+
+/* stale_describe(): corun_wait_describe of a waker whose wait is over. */
+static int l_stale_describe(lua_State *L) {
+  corun_Waker w = corun_wait_prepare(L, NULL, NULL);
+  lua_pushinteger(app, 0);
+  corun_wake(app, w, 1);  /* refused: not waiting yet; prepare again */
+  corun_wait_prepare(L, NULL, NULL);  /* abandons w */
+  say(L, "describe a stale waker", corun_wait_describe(L, w, "x"));
+  return 0;
+}
+
 /* prepare_and_raise(): prepares a wait, then raises (the wait is never
    used: its cancel callback runs when the task ends or prepares again). */
 static int l_prepare_and_raise(lua_State *L) {
@@ -154,6 +181,8 @@ static void register_natives(lua_State *L) {
   lua_register(L, "wait", l_wait);
   lua_register(L, "try_close", l_try_close);
   lua_register(L, "prepare_and_raise", l_prepare_and_raise);
+  lua_register(L, "described", l_described);
+  lua_register(L, "stale_describe", l_stale_describe);
 }
 
 static void run_loop(void) { uv_run(&loop, UV_RUN_DEFAULT); }
@@ -266,6 +295,28 @@ static void native(void) {
   finish(L);
 }
 
+static void describe(void) {
+  lua_State *L = app = new_state();
+  const char *chunk =
+    "local corun = require 'corun'\n"
+    "local h = corun.spawn(described, 50)\n"
+    "local u = corun.spawn(wait, 50)\n"
+    "corun.sleep(0.01)\n"
+    "for _, t in ipairs(corun.tasks()) do\n"
+    "  print(t.id, t.state, t.waiting_on)\n"
+    "end\n"
+    "h:await(); u:await()\n"
+    "stale_describe()\n"
+    "return 'end'";
+  uv_loop_init(&loop);
+  say(L, "open", corun_open(L, &loop));
+  register_natives(L);
+  corun_spawn_chunk(L, chunk, strlen(chunk), "=chunk", print_done,
+                    "describe", NULL);
+  run_loop();
+  finish(L);
+}
+
 static void two_runtimes(void) {
   lua_State *A = new_state(), *B = new_state();
   const char *chunk = "local corun = require 'corun' corun.sleep(0.02) "
@@ -370,7 +421,7 @@ int main(int argc, char **argv) {
     {"errors", errors}, {"owned-loop", owned_loop},
     {"step-ready", step_ready}, {"native", native},
     {"two-runtimes", two_runtimes}, {"close-cancels", close_cancels},
-    {"failures", failures},
+    {"failures", failures}, {"describe", describe},
   };
   size_t i;
   setvbuf(stdout, NULL, _IONBF, 0);
